@@ -1,0 +1,48 @@
+"""The input vocabulary fixed by the user-facing contract.
+
+Mapping files must cover every value listed here (they may add more: a site's own handoff kinds, say).
+"""
+
+from __future__ import annotations
+
+CONTACT_MODES = ("in_person", "telephone", "video", "text")
+CONTACT_STATUSES = ("completed", "scheduled", "cancelled", "no_show", "entered_in_error")
+CONTACT_SETTINGS = ("clinic", "community", "home", "hospital")
+CONTACT_PURPOSES = (
+    "engagement", "recovery_planning", "resource_navigation", "appointment_support",
+    "crisis_support", "discharge_support", "aftercare_planning", "harm_reduction",
+)  # fmt: skip
+CARE_TEAM_ROLES = (
+    "peer", "pcp", "oversight_pcp", "champion_pcp", "lcsw", "psychiatrist", "peer_supervisor", "case_manager",
+)  # fmt: skip
+HANDOFF_KINDS = (
+    "ed_to_peer", "aftercare_peer", "mental_health", "sud_treatment", "mutual_aid", "housing", "transportation",
+    "legal", "employment", "childcare", "eldercare", "home_health", "other",
+)  # fmt: skip
+HANDOFF_STATUSES = ("proposed", "active", "completed", "declined", "cancelled", "entered_in_error")
+HANDOFF_PRIORITIES = ("routine", "urgent", "asap", "stat")
+HANDOFF_VIA = ("in_person", "warm_line", "telephone", "video")
+GENDERS = ("female", "male", "other", "unknown")
+DISCIPLINES = ("peer", "pcp", "lcsw", "psychiatrist", "peer_supervisor", "case_manager", "ed_clinician", "other")
+SITE_KINDS = (
+    "primary_care", "emergency_department", "hospital", "community_peer_program", "mental_health",
+    "sud_treatment", "mutual_aid", "housing", "transportation", "legal", "employment", "childcare",
+    "eldercare", "home_health", "other",
+)  # fmt: skip
+
+# Resource types in write order: rosters first, then the resources that point at them.
+ROSTER_TYPES = ("Organization", "Practitioner", "Patient")
+DEPENDENT_TYPES = ("Encounter", "CareTeam", "ServiceRequest")
+RESOURCE_TYPES = ROSTER_TYPES + DEPENDENT_TYPES
+
+# FHIR R4 required bindings fhirpeer emits (checked on every resource; the models do not check them).
+R4_ENCOUNTER_STATUS = (
+    "planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown",
+)  # fmt: skip
+R4_CARETEAM_STATUS = ("proposed", "active", "suspended", "inactive", "entered-in-error")
+R4_SERVICEREQUEST_STATUS = ("draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown")
+R4_SERVICEREQUEST_INTENT = (
+    "proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option",
+)  # fmt: skip
+R4_REQUEST_PRIORITY = ("routine", "urgent", "asap", "stat")
+R4_ADMINISTRATIVE_GENDER = ("male", "female", "other", "unknown")

@@ -1,0 +1,83 @@
+"""Shared pieces of the mappers: identifiers, conditional references, match URLs, labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from ..mappings import Coding, CodedConcept, Mappings
+from ..readers import Source
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A business-key reference from one resource to another (e.g. Encounter → Patient MRN)."""
+
+    resource_type: str
+    key: str
+    column: str  # the input column it came from, for rejection messages
+
+
+@dataclass
+class MappedResource:
+    """A FHIR resource ready to plan and write, with where it came from and what it points at."""
+
+    resource_type: str
+    key: str
+    resource: dict[str, Any]
+    sources: tuple[Source, ...]
+    refs: tuple[Ref, ...] = field(default_factory=tuple)
+
+
+def identifier(m: Mappings, resource_type: str, key: str) -> dict[str, str]:
+    return {"system": m.system_for(resource_type), "value": key}
+
+
+def _token(m: Mappings, resource_type: str, key: str) -> str:
+    # keys are free of | , $ \ (records.py); percent-encode the rest so the server decodes exactly `key`
+    return f"{m.system_for(resource_type)}|{quote(key, safe='-._~:/')}"
+
+
+def match_url(m: Mappings, resource_type: str, key: str) -> str:
+    """The conditional match URL for a business key: `Type?identifier=system|value`."""
+    return f"{resource_type}?identifier={_token(m, resource_type, key)}"
+
+
+def conditional_reference(m: Mappings, resource_type: str, key: str) -> dict[str, str]:
+    """A conditional reference, resolved by the server inside a transaction (or by fhirpeer otherwise)."""
+    return {"reference": match_url(m, resource_type, key)}
+
+
+def codings(items: list[Coding]) -> list[dict[str, str]]:
+    return [c.as_fhir() for c in items]
+
+
+def concept(value: CodedConcept, local_system: str, local_code: str) -> dict[str, Any]:
+    """A CodeableConcept: the mapped standard codings plus a local coding, and text."""
+    return {
+        "coding": [*codings(value.codings), {"system": local_system, "code": local_code, "display": value.text}],
+        "text": value.text,
+    }
+
+
+def with_security(m: Mappings, resource_type: str, resource: dict[str, Any], part2: bool) -> dict[str, Any]:
+    if part2 and resource_type in m.security.apply_to and m.security.labels:
+        resource["meta"] = {"security": codings(m.security.labels)}
+    return resource
+
+
+def fhir_datetime(value: datetime) -> str:
+    return value.isoformat(timespec="seconds")
+
+
+def human_name(family: str | None, given: str | None) -> list[dict[str, Any]]:
+    if not family and not given:
+        return []
+    name: dict[str, Any] = {"use": "official"}
+    if family:
+        name["family"] = family
+    if given:
+        name["given"] = given.split()
+    return [name]

@@ -1,0 +1,168 @@
+"""Streaming CSV readers: one input file → domain records or rejections, never the whole file in memory.
+
+UTF-8 with or without BOM, LF or CRLF, RFC 4180 quoting, header-driven (column names from
+`mappings/columns.yaml`), unknown columns ignored, blank cells mean absent. A rejection names the file,
+the physical line the record starts on (header = line 1), the record id, the column and the reason —
+never the cell's value.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import InputFileError
+from .mappings import FileColumns, Mappings
+from .records import (
+    CareTeamMemberRecord,
+    ContactRecord,
+    HandoffRecord,
+    PatientRecord,
+    Record,
+    SiteRecord,
+    StaffRecord,
+    Vocabulary,
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a record came from: enough to find it again, nothing of its content."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row (or record) that cannot be synced, and why."""
+
+    file: str
+    line: int
+    id: str | None
+    column: str | None
+    reason: str
+    stage: str = "input"  # input | server
+
+    def as_report(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "id": self.id, "column": self.column, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    record: Record
+    source: Source
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """One kind of input file: its record model and its key in `columns.yaml`."""
+
+    name: str
+    model: type[Record]
+
+
+INPUT_KINDS: tuple[InputKind, ...] = (
+    InputKind("sites", SiteRecord),
+    InputKind("staff", StaffRecord),
+    InputKind("patients", PatientRecord),
+    InputKind("contacts", ContactRecord),
+    InputKind("care_team", CareTeamMemberRecord),
+    InputKind("handoffs", HandoffRecord),
+)
+
+
+def required_fields(model: type[Record]) -> list[str]:
+    return [name for name, field in model.model_fields.items() if field.is_required()]
+
+
+def file_columns(mappings: Mappings, kind: InputKind) -> FileColumns:
+    return getattr(mappings.columns, kind.name)
+
+
+def check_header(path: Path, kind: InputKind, columns: FileColumns) -> dict[str, int]:
+    """Read just the header; return field → column index, or raise naming the missing required columns."""
+    with _open(path) as handle:
+        header = next(csv.reader(handle), None)
+    if header is None:
+        raise InputFileError(f"{path.name}: empty file (a header row is required)")
+    return _field_positions(path, header, kind, columns)
+
+
+def _field_positions(path: Path, header: list[str], kind: InputKind, columns: FileColumns) -> dict[str, int]:
+    index = {name.strip(): i for i, name in enumerate(header)}
+    missing = [columns.columns.get(f, f) for f in required_fields(kind.model) if columns.columns.get(f, f) not in index]
+    if missing:
+        raise InputFileError(f"{path.name}: missing required column(s): {', '.join(missing)}")
+    return {field: index[col] for field, col in columns.columns.items() if col in index}
+
+
+def _open(path: Path) -> Any:
+    try:
+        return path.open("r", encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from None
+
+
+def read_records(
+    path: Path, kind: InputKind, columns: FileColumns, vocab: Vocabulary
+) -> Iterator[Accepted | Rejection]:
+    """Yield each data row of `path` as an Accepted record or a Rejection, streaming."""
+    context = {"vocab": vocab}
+    key_field = kind.model.key_fields[0]
+    with _open(path) as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise InputFileError(f"{path.name}: empty file (a header row is required)")
+            positions = _field_positions(path, header, kind, columns)
+            last_line = reader.line_num
+            for cells in reader:
+                line = last_line + 1
+                last_line = reader.line_num
+                if not cells or all(not c.strip() for c in cells):
+                    continue
+                data = {f: _cell(cells, i) for f, i in positions.items()}
+                data = {f: v for f, v in data.items() if v is not None}
+                try:
+                    record = kind.model.model_validate(data, context=context)
+                except ValidationError as exc:
+                    yield _rejection(path.name, line, data.get(key_field), exc, columns)
+                    continue
+                yield Accepted(record, Source(path.name, line))
+        except UnicodeDecodeError:
+            raise InputFileError(f"{path.name}: not UTF-8 text (after line {reader.line_num})") from None
+        except csv.Error as exc:
+            raise InputFileError(f"{path.name}: malformed CSV at line {reader.line_num} ({exc})") from None
+
+
+def _cell(cells: list[str], index: int) -> str | None:
+    if index >= len(cells):
+        return None
+    value = cells[index].strip()
+    return value or None
+
+
+def _rejection(file: str, line: int, record_id: str | None, exc: ValidationError, columns: FileColumns) -> Rejection:
+    """Reduce a pydantic error to 'column: reason' parts, without the input values."""
+    parts: list[tuple[str | None, str]] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            message = "required value is blank"
+        elif err["type"] in ("int_parsing", "date_from_datetime_parsing", "date_parsing"):
+            message = "not a valid value"
+        field = str(err["loc"][0]) if err["loc"] else None
+        if field is None and ": " in message:
+            field, message = message.split(": ", 1)
+        parts.append((columns.columns.get(field, field) if field else None, message))
+    column = parts[0][0] if parts else None
+    reason = "; ".join(f"{c}: {m}" if c else m for c, m in parts)
+    safe_id = record_id if record_id and len(record_id) <= 64 else None
+    return Rejection(file, line, safe_id, column, reason)

@@ -1,0 +1,298 @@
+"""Domain records: one validated pydantic model per input row.
+
+Allowed values for coded columns come from the mapping files (a `Vocabulary`), passed as validation
+context, so a site that adds a handoff kind to `servicerequest.yaml` can use it in its export.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+
+from .mappings import Mappings
+
+_KEY_FORBIDDEN = re.compile(r"[|,$\\\x00-\x1f]")
+_NPI = re.compile(r"[0-9]{10}")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The values each coded input column accepts, and the site time zone for naive timestamps."""
+
+    modes: frozenset[str]
+    contact_statuses: frozenset[str]
+    settings: frozenset[str]
+    purposes: frozenset[str]
+    roles: frozenset[str]
+    kinds: frozenset[str]
+    handoff_statuses: frozenset[str]
+    priorities: frozenset[str]
+    via: frozenset[str]
+    genders: frozenset[str]
+    disciplines: frozenset[str]
+    site_kinds: frozenset[str]
+    tz: ZoneInfo
+
+    @classmethod
+    def from_mappings(cls, m: Mappings, tz: ZoneInfo) -> Vocabulary:
+        return cls(
+            modes=frozenset(m.encounter.type_by_mode),
+            contact_statuses=frozenset(m.encounter.status),
+            settings=frozenset(m.encounter.class_by_setting),
+            purposes=frozenset(m.encounter.purposes),
+            roles=frozenset(m.careteam.roles),
+            kinds=frozenset(m.servicerequest.kinds),
+            handoff_statuses=frozenset(m.servicerequest.status),
+            priorities=frozenset(m.servicerequest.priorities),
+            via=frozenset(m.servicerequest.via),
+            genders=frozenset(m.roster.genders),
+            disciplines=frozenset(m.roster.disciplines),
+            site_kinds=frozenset(m.roster.site_kinds),
+            tz=tz,
+        )
+
+
+def _vocab(info: ValidationInfo) -> Vocabulary:
+    if not info.context or "vocab" not in info.context:
+        raise RuntimeError("records must be validated with context={'vocab': Vocabulary}")
+    return info.context["vocab"]
+
+
+def _one_of(value: str | None, allowed: frozenset[str]) -> str | None:
+    if value is None:
+        return None
+    if value not in allowed:
+        raise ValueError("unknown value")
+    return value
+
+
+def _timestamp(value: Any, tz: ZoneInfo) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value)
+        if "T" not in text and " " not in text:
+            raise ValueError("not an ISO 8601 timestamp (date and time)")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("not an ISO 8601 timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def _date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError("not an ISO 8601 date (YYYY-MM-DD)") from None
+
+
+class Record(BaseModel):
+    """Base of every row model: strict fields, string keys checked for search-safe characters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    key_fields: ClassVar[tuple[str, ...]] = ()
+    ref_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in (*cls.key_fields, *cls.ref_fields):
+                value = data.get(name)
+                if isinstance(value, str) and _KEY_FORBIDDEN.search(value):
+                    raise ValueError(f"{name}: contains a character not allowed in an identifier (| , $ \\)")
+        return data
+
+    @property
+    def key(self) -> str:
+        return "/".join(str(getattr(self, f)) for f in self.key_fields)
+
+
+class PatientRecord(Record):
+    key_fields: ClassVar = ("patient_mrn",)
+    patient_mrn: str
+    family_name: str | None = None
+    given_name: str | None = None
+    birth_date: date | None = None
+    gender: str | None = None
+
+    _d = field_validator("birth_date", mode="before")(lambda v: _date(v))
+
+    @field_validator("gender")
+    @classmethod
+    def _gender(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _one_of(v, _vocab(info).genders)
+
+
+class StaffRecord(Record):
+    key_fields: ClassVar = ("staff_id",)
+    ref_fields: ClassVar = ("site_id",)
+    staff_id: str
+    npi: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    discipline: str | None = None
+    site_id: str | None = None
+
+    @field_validator("npi")
+    @classmethod
+    def _npi(cls, v: str | None) -> str | None:
+        if v is not None and not _NPI.fullmatch(v):
+            raise ValueError("must be 10 digits")
+        return v
+
+    @field_validator("discipline")
+    @classmethod
+    def _discipline(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _one_of(v, _vocab(info).disciplines)
+
+
+class SiteRecord(Record):
+    key_fields: ClassVar = ("site_id",)
+    site_id: str
+    name: str
+    kind: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _one_of(v, _vocab(info).site_kinds)
+
+
+class ContactRecord(Record):
+    key_fields: ClassVar = ("contact_id",)
+    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id")
+    contact_id: str
+    patient_mrn: str
+    peer_id: str
+    start: datetime
+    mode: str
+    status: str
+    duration_min: int | None = None
+    setting: str | None = None
+    site_id: str | None = None
+    purposes: tuple[str, ...] = ()
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, v: Any, info: ValidationInfo) -> datetime:
+        return _timestamp(v, _vocab(info).tz)
+
+    @field_validator("duration_min", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int | None:
+        if v is None:
+            return None
+        text = str(v)
+        if not (text.isascii() and text.isdigit()):  # ASCII only: int() on other digits echoes the value
+            raise ValueError("must be whole minutes")
+        minutes = int(text)
+        if minutes > 1440:
+            raise ValueError("must be between 0 and 1440")
+        return minutes
+
+    @field_validator("purposes", mode="before")
+    @classmethod
+    def _split_purposes(cls, v: Any, info: ValidationInfo) -> tuple[str, ...]:
+        if v is None:
+            return ()
+        items = tuple(p.strip() for p in str(v).split(";") if p.strip()) if isinstance(v, str) else tuple(v)
+        unknown = [p for p in items if p not in _vocab(info).purposes]
+        if unknown:
+            raise ValueError("unknown value")
+        return tuple(dict.fromkeys(items))
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, v: str, info: ValidationInfo) -> str:
+        return _one_of(v, _vocab(info).modes)  # type: ignore[return-value]
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, v: str, info: ValidationInfo) -> str:
+        return _one_of(v, _vocab(info).contact_statuses)  # type: ignore[return-value]
+
+    @field_validator("setting")
+    @classmethod
+    def _setting(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _one_of(v, _vocab(info).settings)
+
+    @model_validator(mode="after")
+    def _setting_only_in_person(self) -> ContactRecord:
+        if self.setting is not None and self.mode != "in_person":
+            raise ValueError("setting: only allowed for in_person contacts")
+        return self
+
+
+class CareTeamMemberRecord(Record):
+    key_fields: ClassVar = ("team_id", "staff_id")
+    ref_fields: ClassVar = ("patient_mrn", "site_id")
+    team_id: str
+    patient_mrn: str
+    staff_id: str
+    role: str
+    start_date: date
+    end_date: date | None = None
+    site_id: str | None = None
+
+    _d = field_validator("start_date", "end_date", mode="before")(lambda v: _date(v))
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str, info: ValidationInfo) -> str:
+        return _one_of(v, _vocab(info).roles)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _period_order(self) -> CareTeamMemberRecord:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date: before start_date")
+        return self
+
+
+class HandoffRecord(Record):
+    key_fields: ClassVar = ("handoff_id",)
+    ref_fields: ClassVar = ("patient_mrn", "requester_id", "to_staff_id", "to_site_id")
+    handoff_id: str
+    patient_mrn: str
+    kind: str
+    requested_at: datetime
+    status: str
+    requester_id: str | None = None
+    to_staff_id: str | None = None
+    to_site_id: str | None = None
+    priority: str | None = None
+    via: str | None = None
+    note: str | None = None
+
+    @field_validator("requested_at", mode="before")
+    @classmethod
+    def _requested(cls, v: Any, info: ValidationInfo) -> datetime:
+        return _timestamp(v, _vocab(info).tz)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str, info: ValidationInfo) -> str:
+        return _one_of(v, _vocab(info).kinds)  # type: ignore[return-value]
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, v: str, info: ValidationInfo) -> str:
+        return _one_of(v, _vocab(info).handoff_statuses)  # type: ignore[return-value]
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _one_of(v, _vocab(info).priorities)
+
+    @field_validator("via")
+    @classmethod
+    def _via(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _one_of(v, _vocab(info).via)

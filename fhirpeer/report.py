@@ -1,0 +1,119 @@
+"""The run report: counts per resource type, rejected records, and what the run did.
+
+`RunReport.to_dict()` is the contract's `--report-json` document (with extra keys); `summary()` is the
+table printed at the end of a run. Neither ever holds resource content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .contract import RESOURCE_TYPES
+from .readers import Rejection
+
+OUTCOMES = ("created", "updated", "unchanged", "failed", "skipped")
+
+
+@dataclass
+class Conflict:
+    resource_type: str
+    key: str
+    reason: str
+
+    def as_report(self) -> dict[str, str]:
+        return {"resourceType": self.resource_type, "id": self.key, "reason": self.reason}
+
+
+@dataclass
+class RunReport:
+    """What one run (validate, dry run or sync) found and did."""
+
+    command: str
+    run_id: str = ""
+    server: str | None = None
+    strategy: str | None = None
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    retries: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    seconds: float = 0.0
+    exit_code: int = 0
+
+    def count(self, resource_type: str, outcome: str, n: int = 1) -> None:
+        self.counts.setdefault(resource_type, Counter())[outcome] += n
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected.append(rejection)
+
+    @property
+    def written(self) -> int:
+        return sum(c["created"] + c["updated"] for c in self.counts.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(c["failed"] for c in self.counts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        ordered = [t for t in RESOURCE_TYPES if t in self.counts] + sorted(set(self.counts) - set(RESOURCE_TYPES))
+        return {
+            "command": self.command,
+            "run_id": self.run_id,
+            "server": self.server,
+            "strategy": self.strategy,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+            "counts": {t: _outcome_counts(self.counts[t]) for t in ordered},
+            "rejected": [r.as_report() for r in self.rejected],
+            "rejected_by_reason": dict(Counter(_reason_class(r) for r in self.rejected).most_common()),
+            "conflicts": [c.as_report() for c in self.conflicts],
+            "warnings": self.warnings,
+            "retries": self.retries,
+        }
+
+    def write_json(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    def summary(self, *, outcomes: tuple[str, ...] = OUTCOMES) -> str:
+        """A plain-text table of counts, then rejections grouped by reason."""
+        ordered = [t for t in RESOURCE_TYPES if t in self.counts]
+        width = max([len(t) for t in ordered] + [len("resource")])
+        lines = ["  ".join([f"{'resource':<{width}}", *(f"{o:>9}" for o in outcomes)])]
+        for t in ordered:
+            lines.append("  ".join([f"{t:<{width}}", *(f"{self.counts[t][o]:>9}" for o in outcomes)]))
+        if self.rejected:
+            lines.append(f"\n{len(self.rejected)} record(s) rejected:")
+            for reason, n in Counter(_reason_class(r) for r in self.rejected).most_common(15):
+                examples = [r for r in self.rejected if _reason_class(r) == reason][:3]
+                where = ", ".join(f"{r.file}:{r.line}" for r in examples)
+                lines.append(f"  {n:>6} × {reason}  (e.g. {where})")
+        if self.conflicts:
+            lines.append(f"\n{len(self.conflicts)} conflict(s) left alone (changed on the server since fhirpeer wrote them):")
+            lines += [f"  {c.resource_type} {c.key}: {c.reason}" for c in self.conflicts[:10]]
+        if self.warnings:
+            lines.append("")
+            lines += [f"warning: {w}" for w in self.warnings[:10]]
+        return "\n".join(lines)
+
+
+def _outcome_counts(counter: Counter[str]) -> dict[str, int]:
+    """The contract's four outcomes always, then any other outcome that occurred (skipped, valid …)."""
+    counts = {o: counter[o] for o in OUTCOMES[:4]}
+    counts.update({o: n for o, n in counter.items() if o not in counts and n})
+    return counts
+
+
+def _reason_class(r: Rejection) -> str:
+    return f"{r.file} {r.reason}"

@@ -1,0 +1,215 @@
+"""The embedded sekmet server (and the FHIR behaviour fhirpeer relies on), the proxy against a real server.
+
+Tests taking ``fhir_base_url`` also run against ``$FHIRPEER_TEST_SERVER``; the others start their own
+embedded servers in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from fhirpeer.embedded_server import EmbeddedServer, EmbeddedServerError
+from fhirpeer.errors import ConfigError
+from tests.support.fault_proxy import FaultProxy
+
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+
+def _patient(system: str, value: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": system, "value": value}],
+        "gender": "unknown",
+    }
+
+
+def _careteam(system: str, value: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "identifier": [{"system": system, "value": value}],
+    }
+
+
+def _transaction(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
+def _put_entry(resource: dict[str, Any], full_url: str | None = None) -> dict[str, Any]:
+    ident = resource["identifier"][0]
+    url = f"{resource['resourceType']}?identifier={ident['system']}|{ident['value']}"
+    entry: dict[str, Any] = {"resource": resource, "request": {"method": "PUT", "url": url}}
+    if full_url:
+        entry["fullUrl"] = full_url
+    return entry
+
+
+def _post(base: str, body: dict[str, Any]) -> requests.Response:
+    return requests.post(base, json=body, headers=FHIR_JSON, timeout=30)
+
+
+def _count(base: str, resource_type: str, **params: str) -> int:
+    response = requests.get(f"{base}/{resource_type}", params={**params, "_total": "accurate"}, timeout=30)
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+def _capability_resources(base: str) -> list[dict[str, Any]]:
+    response = requests.get(f"{base}/metadata", headers=FHIR_JSON, timeout=30)
+    response.raise_for_status()
+    return list(response.json()["rest"][0]["resource"])
+
+
+def _port_is_free(port: int) -> bool:
+    """Nobody listens on the port and a server could bind it again (SO_REUSEADDR, as uvicorn does:
+    connections the server closed may linger in TIME_WAIT)."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+        except OSError:
+            return False
+    return True
+
+
+# ---------------- FHIR behaviour (embedded or $FHIRPEER_TEST_SERVER) ----------------
+
+
+def test_metadata_is_fhir_4_0_1(fhir_base_url: str) -> None:
+    response = requests.get(f"{fhir_base_url}/metadata", headers=FHIR_JSON, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["fhirVersion"] == "4.0.1"
+
+
+def test_conditional_update_in_transaction_twice_gives_one_resource(
+    fhir_base_url: str, test_namespace: str
+) -> None:
+    system = f"{test_namespace}/peer"
+    bundle = _transaction(_put_entry(_patient(system, "P-1")))
+    first, second = _post(fhir_base_url, bundle), _post(fhir_base_url, bundle)
+    assert first.status_code == second.status_code == 200
+    assert first.json()["entry"][0]["response"]["status"].startswith("201")
+    assert second.json()["entry"][0]["response"]["status"].startswith("200")
+    assert _count(fhir_base_url, "Patient", identifier=f"{system}|P-1") == 1
+
+
+def test_careteam_conditional_update_and_conditional_reference(
+    fhir_base_url: str, test_namespace: str
+) -> None:
+    patient, patient_urn = _patient(f"{test_namespace}/peer", "P-2"), f"urn:uuid:{uuid.uuid4()}"
+    team = {**_careteam(f"{test_namespace}/team", "T-2"), "subject": {"reference": patient_urn}}
+    bundle = _transaction(_put_entry(patient, patient_urn), _put_entry(team))
+    for _ in range(2):
+        assert _post(fhir_base_url, bundle).status_code == 200
+    assert _count(fhir_base_url, "CareTeam", identifier=f"{test_namespace}/team|T-2") == 1
+
+    # a conditional reference to the CareTeam resolves inside a transaction
+    communication = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "identifier": [{"system": f"{test_namespace}/comm", "value": "C-2"}],
+        "subject": {"reference": f"Patient?identifier={test_namespace}/peer|P-2"},
+        "recipient": [{"reference": f"CareTeam?identifier={test_namespace}/team|T-2"}],
+    }
+    response = _post(fhir_base_url, _transaction(_put_entry(communication)))
+    assert response.status_code == 200, response.text
+    stored = requests.get(
+        f"{fhir_base_url}/Communication", params={"identifier": f"{test_namespace}/comm|C-2"}, timeout=30
+    ).json()["entry"][0]["resource"]
+    assert stored["recipient"][0]["reference"].startswith("CareTeam/")
+
+
+def test_capability_statement_lists_careteam_search_params(fhir_base_url: str) -> None:
+    careteam = next(r for r in _capability_resources(fhir_base_url) if r["type"] == "CareTeam")
+    names = {p["name"] for p in careteam.get("searchParam", [])}
+    assert {"identifier", "patient", "subject", "status"} <= names
+
+
+# ---------------- sekmet without the CareTeam parameters ----------------
+
+
+def test_careteam_conditional_update_without_params_is_400(
+    embedded_server_without_careteam_params: EmbeddedServer, test_namespace: str
+) -> None:
+    base = embedded_server_without_careteam_params.base_url
+    system = f"{test_namespace}/team"
+    response = requests.put(
+        f"{base}/CareTeam",
+        params={"identifier": f"{system}|T-3"},
+        json=_careteam(system, "T-3"),
+        headers=FHIR_JSON,
+    )
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert "CareTeam" not in {r["type"] for r in _capability_resources(base)}
+
+
+# ---------------- EmbeddedServer lifecycle ----------------
+
+
+def test_stop_frees_the_port_and_data_survives_a_restart(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path / "data")
+    with server:
+        port = server.port
+        created = _post(f"{server.base_url}/Patient", _patient("https://fhirpeer.test/x", "keep"))
+        assert created.status_code == 201
+        patient_id = created.json()["id"]
+    assert not server.running
+    assert _port_is_free(port)
+    assert (tmp_path / "data" / "sekmet.db").is_file()
+
+    with EmbeddedServer(tmp_path / "data", port=port) as again:
+        assert requests.get(f"{again.base_url}/Patient/{patient_id}", timeout=30).status_code == 200
+
+
+def test_careteams_written_without_params_are_found_after_restart_with_params(tmp_path: Path) -> None:
+    system = "https://fhirpeer.test/reindex"
+    with EmbeddedServer(tmp_path, careteam_search_params=False) as plain:
+        assert _post(f"{plain.base_url}/CareTeam", _careteam(system, "T-4")).status_code == 201
+    with EmbeddedServer(tmp_path) as server:
+        assert _count(server.base_url, "CareTeam", identifier=f"{system}|T-4") == 1
+
+
+def test_start_failure_reports_the_log_tail(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        server = EmbeddedServer(tmp_path, port=busy.getsockname()[1], startup_timeout=15)
+        with pytest.raises(EmbeddedServerError, match=r"(?i)address already in use"):
+            server.start()
+    assert not server.running
+
+
+def test_missing_sekmet_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sekmet" else real_find_spec(name, *a)
+    )
+    with pytest.raises(ConfigError, match=r"pip install 'fhirpeer\[server\]'"):
+        EmbeddedServer(tmp_path).start()
+
+
+# ---------------- fault proxy against the real server ----------------
+
+
+def test_drop_after_through_proxy_applies_the_transaction(fhir_base_url: str, test_namespace: str) -> None:
+    system = f"{test_namespace}/peer"
+    with FaultProxy(fhir_base_url, p_drop_after=1.0, methods={"POST"}) as proxy:
+        with pytest.raises(requests.ConnectionError):
+            _post(proxy.base_url, _transaction(_put_entry(_patient(system, "P-5"))))
+        proxy.faults_enabled = False
+        bundle = requests.get(f"{proxy.base_url}/Patient", params={"identifier": f"{system}|P-5"}, timeout=30)
+        assert bundle.json()["total"] == 1
+        assert bundle.json()["entry"][0]["fullUrl"].startswith(proxy.base_url)
+        assert proxy.counters["drop_after"] == 1
