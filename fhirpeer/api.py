@@ -65,12 +65,19 @@ def validate(
 ) -> RunReport:
     """Map and check an export offline. Nothing is sent anywhere."""
     settings = settings or load_settings()
-    return validate_export(Path(input_dir), settings, _mappings(settings), ndjson_dir=ndjson_dir, bundles_dir=bundles_dir)
+    return validate_export(
+        Path(input_dir), settings, _mappings(settings), ndjson_dir=ndjson_dir, bundles_dir=bundles_dir
+    )
 
 
 def server_plan(client: FhirClient, resource_types: list[str], settings: Settings) -> StrategyPlan:
+    """Read what the server can do and choose a write strategy per resource type (config overrides win)."""
     caps = parse_capability_statement(client.capabilities(), client.smart_configuration())
-    return choose_strategy(caps, resource_types)
+    overrides: dict[str, str] = {}
+    if settings.strategy != "auto":
+        overrides = {t: settings.strategy for t in resource_types}
+    overrides.update({t: s for t, s in settings.strategy_per_type.items() if t in resource_types})
+    return choose_strategy(caps, resource_types, overrides=overrides or None)
 
 
 def sync(
@@ -92,11 +99,11 @@ def sync(
     with RunLock(settings.state):
         clients = make_clients(settings, settings.workers)
         try:
-            strategy = _strategy(clients[0], types, settings)
+            strategies = _strategies(clients[0], types, settings)
             state = StateStore(settings.state, target_id(clients[0].base_url, mappings.identifiers.namespace))
             try:
                 ctx = SyncContext(
-                    export, settings, mappings, state, clients, strategy, dry_run=dry_run,
+                    export, settings, mappings, state, clients, strategies, dry_run=dry_run,
                     progress=Progress(progress), run_id=run_id,
                 )  # fmt: skip
                 report = run_sync(ctx)
@@ -111,20 +118,25 @@ def sync(
     return report
 
 
-def _strategy(client: FhirClient, types: list[str], settings: Settings) -> str:
+def _strategies(client: FhirClient, types: list[str], settings: Settings) -> dict[str, str]:
     plan = server_plan(client, types, settings)
     blocking = [p for p in plan.problems if p.blocking]
     if blocking:
         raise ConfigError(
-            "the server cannot hold this export; nothing was written:\n  " + "\n  ".join(p.message for p in blocking)
+            "the server cannot hold this export; nothing was written:\n  "
+            + "\n  ".join(p.message for p in blocking)
         )
-    if settings.strategy != "auto":
-        return settings.strategy
-    return plan.overall or "conditional_put"
+    for p in plan.problems:
+        log.warning("server: %s", p.message)
+    return {t: str(plan.strategy_for(t)) for t in types}
 
 
 def _print_report(report: RunReport, dry_run: bool) -> None:
-    head = "dry run — nothing was written. A sync would:" if dry_run else f"run {report.run_id} ({report.strategy}):"
+    head = (
+        "dry run — nothing was written. A sync would:"
+        if dry_run
+        else f"run {report.run_id} ({report.strategy}):"
+    )
     print(head)
     outcomes = ("created", "updated", "unchanged", "failed", "skipped")
     print(report.summary(outcomes=outcomes))
@@ -149,7 +161,10 @@ def status_text(state_path: Path, *, runs: int = 10) -> str:
         return f"no state store at {state_path}: no sync has run here yet"
     store = StateStore(state_path)
     try:
-        lines = ["last runs:", f"  {'run':<13}{'started (UTC)':<22}{'status':<12}{'exit':>4}  {'written':>8}  {'rejected':>8}  server"]
+        lines = [
+            "last runs:",
+            f"  {'run':<13}{'started (UTC)':<22}{'status':<12}{'exit':>4}  {'written':>8}  {'rejected':>8}  server",
+        ]
         for r in store.last_runs(runs):
             import json
 
@@ -161,9 +176,13 @@ def status_text(state_path: Path, *, runs: int = 10) -> str:
                 f"{(r['rejected'] or 0):>8}  {r['server'] or ''}"
             )
         rejected = store.rejections()
-        lines.append(f"\n{len(rejected)} record(s) currently rejected (quarantined until a run accepts them):")
+        lines.append(
+            f"\n{len(rejected)} record(s) currently rejected (quarantined until a run accepts them):"
+        )
         for r in rejected[:50]:
-            lines.append(f"  {r['file']}:{r['line']} {r['record_id'] or ''} — {r['reason']} (since run {r['first_run']})")
+            lines.append(
+                f"  {r['file']}:{r['line']} {r['record_id'] or ''} — {r['reason']} (since run {r['first_run']})"
+            )
         if len(rejected) > 50:
             lines.append(f"  … and {len(rejected) - 50} more")
         return "\n".join(lines)

@@ -80,7 +80,9 @@ def run_check_server(args: argparse.Namespace) -> int:
 def run_sample(args: argparse.Namespace) -> int:
     from .sample import generate_program
 
-    summary = generate_program(args.out, patients=args.patients, seed=args.seed, target_contacts=args.contacts)
+    summary = generate_program(
+        args.out, patients=args.patients, seed=args.seed, target_contacts=args.contacts
+    )
     print(f"sample program written to {args.out}: {summary}")
     return 0
 

@@ -11,7 +11,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from .errors import ConfigError
 
@@ -31,7 +36,13 @@ class Settings(BaseSettings):
     batch_size: int = 200
     workers: int = 1
     conflict_policy: Literal["skip", "overwrite"] = "skip"
-    strategy: Literal["auto", "transaction", "batch", "conditional_put", "search_then_write", "client_id_put"] = "auto"
+    strategy: Literal[
+        "auto", "transaction", "batch", "conditional_put", "search_then_write", "client_id_put"
+    ] = "auto"
+    # per resource type, e.g. {CareTeam: client_id_put} for a server without CareTeam identifier search
+    strategy_per_type: dict[
+        str, Literal["transaction", "batch", "conditional_put", "search_then_write", "client_id_put"]
+    ] = {}
     timeout_connect: float = 5.0
     timeout_read: float = 120.0
     retry_budget_seconds: float = 900.0

@@ -23,7 +23,16 @@ HANDOFF_STATUSES = ("proposed", "active", "completed", "declined", "cancelled", 
 HANDOFF_PRIORITIES = ("routine", "urgent", "asap", "stat")
 HANDOFF_VIA = ("in_person", "warm_line", "telephone", "video")
 GENDERS = ("female", "male", "other", "unknown")
-DISCIPLINES = ("peer", "pcp", "lcsw", "psychiatrist", "peer_supervisor", "case_manager", "ed_clinician", "other")
+DISCIPLINES = (
+    "peer",
+    "pcp",
+    "lcsw",
+    "psychiatrist",
+    "peer_supervisor",
+    "case_manager",
+    "ed_clinician",
+    "other",
+)
 SITE_KINDS = (
     "primary_care", "emergency_department", "hospital", "community_peer_program", "mental_health",
     "sud_treatment", "mutual_aid", "housing", "transportation", "legal", "employment", "childcare",
@@ -40,7 +49,15 @@ R4_ENCOUNTER_STATUS = (
     "planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown",
 )  # fmt: skip
 R4_CARETEAM_STATUS = ("proposed", "active", "suspended", "inactive", "entered-in-error")
-R4_SERVICEREQUEST_STATUS = ("draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown")
+R4_SERVICEREQUEST_STATUS = (
+    "draft",
+    "active",
+    "on-hold",
+    "revoked",
+    "completed",
+    "entered-in-error",
+    "unknown",
+)
 R4_SERVICEREQUEST_INTENT = (
     "proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option",
 )  # fmt: skip

@@ -25,14 +25,18 @@ _NAMESPACE = "https://demo.fhirpeer.example"
 def _prepare(folder: Path) -> None:
     if folder.exists() and any(folder.iterdir()):
         if not (folder / _MARKER).exists():
-            raise SystemExit(f"fhirpeer demo: {folder} exists and is not a demo folder; use --dir to pick another")
+            raise SystemExit(
+                f"fhirpeer demo: {folder} exists and is not a demo folder; use --dir to pick another"
+            )
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / _MARKER).write_text("created by `fhirpeer demo`; safe to delete\n", encoding="utf-8")
 
 
 def _line(report: RunReport) -> str:
-    totals = {o: sum(c[o] for c in report.counts.values()) for o in ("created", "updated", "unchanged", "failed")}
+    totals = {
+        o: sum(c[o] for c in report.counts.values()) for o in ("created", "updated", "unchanged", "failed")
+    }
     return (
         f"created {totals['created']:>5}  updated {totals['updated']:>4}  unchanged {totals['unchanged']:>5}  "
         f"rejected {len(report.rejected):>3}   ({report.seconds:.1f}s, exit {report.exit_code})"

@@ -11,7 +11,18 @@ import logging
 import sys
 import time
 
-SAFE_FIELDS = ("run_id", "resource_type", "key", "status", "outcome", "count", "file", "line", "strategy", "attempt")
+SAFE_FIELDS = (
+    "run_id",
+    "resource_type",
+    "key",
+    "status",
+    "outcome",
+    "count",
+    "file",
+    "line",
+    "strategy",
+    "attempt",
+)
 
 
 class _RunIdFilter(logging.Filter):
@@ -27,7 +38,8 @@ class _RunIdFilter(logging.Filter):
 class JsonLinesFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

@@ -50,7 +50,13 @@ class Rejection:
     stage: str = "input"  # input | server
 
     def as_report(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "id": self.id, "column": self.column, "reason": self.reason}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "id": self.id,
+            "column": self.column,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,12 @@ def file_columns(mappings: Mappings, kind: InputKind) -> FileColumns:
 def check_header(path: Path, kind: InputKind, columns: FileColumns) -> dict[str, int]:
     """Read just the header; return field → column index, or raise naming the missing required columns."""
     with _open(path) as handle:
-        header = next(csv.reader(handle), None)
+        try:
+            header = next(csv.reader(handle), None)
+        except UnicodeDecodeError:
+            raise InputFileError(f"{path.name}: not UTF-8 text (in the header)") from None
+        except csv.Error as exc:
+            raise InputFileError(f"{path.name}: malformed CSV header ({exc})") from None
     if header is None:
         raise InputFileError(f"{path.name}: empty file (a header row is required)")
     return _field_positions(path, header, kind, columns)
@@ -96,7 +107,11 @@ def check_header(path: Path, kind: InputKind, columns: FileColumns) -> dict[str,
 
 def _field_positions(path: Path, header: list[str], kind: InputKind, columns: FileColumns) -> dict[str, int]:
     index = {name.strip(): i for i, name in enumerate(header)}
-    missing = [columns.columns.get(f, f) for f in required_fields(kind.model) if columns.columns.get(f, f) not in index]
+    missing = [
+        columns.columns.get(f, f)
+        for f in required_fields(kind.model)
+        if columns.columns.get(f, f) not in index
+    ]
     if missing:
         raise InputFileError(f"{path.name}: missing required column(s): {', '.join(missing)}")
     return {field: index[col] for field, col in columns.columns.items() if col in index}
@@ -149,7 +164,9 @@ def _cell(cells: list[str], index: int) -> str | None:
     return value or None
 
 
-def _rejection(file: str, line: int, record_id: str | None, exc: ValidationError, columns: FileColumns) -> Rejection:
+def _rejection(
+    file: str, line: int, record_id: str | None, exc: ValidationError, columns: FileColumns
+) -> Rejection:
     """Reduce a pydantic error to 'column: reason' parts, without the input values."""
     parts: list[tuple[str | None, str]] = []
     for err in exc.errors(include_input=False, include_url=False):

@@ -61,7 +61,9 @@ class RunReport:
         return sum(c["failed"] for c in self.counts.values())
 
     def to_dict(self) -> dict[str, Any]:
-        ordered = [t for t in RESOURCE_TYPES if t in self.counts] + sorted(set(self.counts) - set(RESOURCE_TYPES))
+        ordered = [t for t in RESOURCE_TYPES if t in self.counts] + sorted(
+            set(self.counts) - set(RESOURCE_TYPES)
+        )
         return {
             "command": self.command,
             "run_id": self.run_id,
@@ -100,7 +102,9 @@ class RunReport:
                 where = ", ".join(f"{r.file}:{r.line}" for r in examples)
                 lines.append(f"  {n:>6} × {reason}  (e.g. {where})")
         if self.conflicts:
-            lines.append(f"\n{len(self.conflicts)} conflict(s) left alone (changed on the server since fhirpeer wrote them):")
+            lines.append(
+                f"\n{len(self.conflicts)} conflict(s) left alone (changed on the server since fhirpeer wrote them):"
+            )
             lines += [f"  {c.resource_type} {c.key}: {c.reason}" for c in self.conflicts[:10]]
         if self.warnings:
             lines.append("")
@@ -109,8 +113,8 @@ class RunReport:
 
 
 def _outcome_counts(counter: Counter[str]) -> dict[str, int]:
-    """The contract's four outcomes always, then any other outcome that occurred (skipped, valid …)."""
-    counts = {o: counter[o] for o in OUTCOMES[:4]}
+    """The contract's four outcomes and `skipped` always, then any other outcome that occurred (valid …)."""
+    counts = {o: counter[o] for o in OUTCOMES}
     counts.update({o: n for o, n in counter.items() if o not in counts and n})
     return counts
 

@@ -149,7 +149,10 @@ class StateStore:
                 "INSERT INTO synced VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (target, resource_type, key) DO UPDATE "
                 "SET hash=excluded.hash, server_id=excluded.server_id, version_id=excluded.version_id, "
                 "run_id=excluded.run_id, written_at=excluded.written_at",
-                [(self.target, w.resource_type, w.key, w.hash, w.server_id, w.version_id, run_id, now) for w in writes],
+                [
+                    (self.target, w.resource_type, w.key, w.hash, w.server_id, w.version_id, run_id, now)
+                    for w in writes
+                ],
             )
 
     def server_ids(self, resource_type: str, keys: Iterable[str]) -> dict[str, str]:
@@ -158,7 +161,8 @@ class StateStore:
     def count_synced(self) -> dict[str, int]:
         with self._mutex:
             rows = self._db.execute(
-                "SELECT resource_type, COUNT(*) FROM synced WHERE target=? GROUP BY resource_type", (self.target,)
+                "SELECT resource_type, COUNT(*) FROM synced WHERE target=? GROUP BY resource_type",
+                (self.target,),
             )
             return dict(rows.fetchall())
 
@@ -167,7 +171,9 @@ class StateStore:
         started = _now()
         with self._tx() as db:
             # a run still marked running belongs to a process that died (we hold the lock now)
-            db.execute("UPDATE runs SET status='interrupted' WHERE status='running' AND target=?", (self.target,))
+            db.execute(
+                "UPDATE runs SET status='interrupted' WHERE status='running' AND target=?", (self.target,)
+            )
             db.execute(
                 "INSERT INTO runs (run_id, target, server, command, started_at, status) VALUES (?,?,?,?,?,?)",
                 (run_id, self.target, server, command, started, "running"),
@@ -175,7 +181,14 @@ class StateStore:
         return started
 
     def finish_run(
-        self, run_id: str, *, status: str, exit_code: int, counts: dict[str, Any], rejected: int, conflicts: int
+        self,
+        run_id: str,
+        *,
+        status: str,
+        exit_code: int,
+        counts: dict[str, Any],
+        rejected: int,
+        conflicts: int,
     ) -> str:
         finished = _now()
         with self._tx() as db:

@@ -7,6 +7,7 @@ them. Memory stays bounded: contacts are streamed in chunks.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -43,7 +44,7 @@ class SyncContext:
     mappings: Mappings
     state: StateStore
     clients: list[FhirClient]
-    strategy: str
+    strategies: dict[str, str]  # resource type → write strategy
     dry_run: bool = False
     progress: Progress = field(default_factory=lambda: Progress(False))
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -56,7 +57,7 @@ class SyncEngine:
         self.resolver = ReferenceResolver(ctx.state, ctx.clients[0], ctx.mappings)
         self.writers = [
             Writer(
-                c, ctx.mappings, self.resolver, strategy=ctx.strategy,
+                c, ctx.mappings, self.resolver,
                 batch_size=ctx.settings.batch_size, conflict_policy=ctx.settings.conflict_policy,
             )
             for c in ctx.clients
@@ -76,7 +77,9 @@ class SyncEngine:
 
     def _detail(self, resource_type: str) -> str:
         c = self.report.counts.get(resource_type, {})
-        return " ".join(f"{o} {c.get(o, 0):,}" for o in ("created", "updated", "unchanged", "failed") if c.get(o))
+        return " ".join(
+            f"{o} {c.get(o, 0):,}" for o in ("created", "updated", "unchanged", "failed") if c.get(o)
+        )
 
     def _sync_chunk(self, items: list[Item]) -> None:
         resources: list[MappedResource] = []
@@ -117,7 +120,8 @@ class SyncEngine:
             missing = [r for r in w.item.refs if not self.resolver.known(r.resource_type, r.key)]
             if missing:
                 reason = "; ".join(
-                    f"{r.column}: no {r.resource_type} with this key in the export or on the server" for r in missing
+                    f"{r.column}: no {r.resource_type} with this key in the export or on the server"
+                    for r in missing
                 )
                 self._reject_write(w, reason, stage="reference")
             else:
@@ -136,18 +140,31 @@ class SyncEngine:
         for w in writes:
             exists = w.action == "update" or self.resolver.known(w.resource_type, w.key)
             self.report.count(w.resource_type, "updated" if exists else "created")
+            # dependants later in this dry run may point at it: it would exist by then
+            self.resolver.learn(w.resource_type, w.key, w.server_id or "planned")
 
     def _write(self, writes: list[PlannedWrite]) -> None:
-        partitions: list[list[PlannedWrite]] = [[] for _ in self.writers]
+        by_type: dict[str, list[PlannedWrite]] = {}
         for w in writes:
-            partitions[hash(_partition_key(w)) % len(self.writers)].append(w)
-        if len(self.writers) == 1:
-            self.writers[0].write(partitions[0], self._record)
-            return
-        with ThreadPoolExecutor(max_workers=len(self.writers), thread_name_prefix="fhirpeer-writer") as pool:
-            futures = [pool.submit(wr.write, part, self._record) for wr, part in zip(self.writers, partitions, strict=True) if part]
-            for f in futures:
-                f.result()
+            by_type.setdefault(w.resource_type, []).append(w)
+        for resource_type, group in by_type.items():
+            strategy = self.ctx.strategies.get(resource_type, "conditional_put")
+            partitions: list[list[PlannedWrite]] = [[] for _ in self.writers]
+            for w in group:
+                partitions[_stable_hash(_partition_key(w)) % len(self.writers)].append(w)
+            if len(self.writers) == 1:
+                self.writers[0].write(partitions[0], self._record, strategy)
+                continue
+            with ThreadPoolExecutor(
+                max_workers=len(self.writers), thread_name_prefix="fhirpeer-writer"
+            ) as pool:
+                futures = [
+                    pool.submit(wr.write, part, self._record, strategy)
+                    for wr, part in zip(self.writers, partitions, strict=True)
+                    if part
+                ]
+                for f in futures:
+                    f.result()
 
     def _record(self, outcomes: list[WriteOutcome]) -> None:
         """Called after each server round trip: persist confirmed writes first, then count."""
@@ -179,7 +196,7 @@ class SyncEngine:
     def _reject(self, rejection: Rejection, resource_type: str) -> None:
         self.report.reject(rejection)
         self.report.count(resource_type, "failed")
-        log.info("rejected %s:%s", rejection.file, rejection.line,
+        log.debug("rejected %s:%s", rejection.file, rejection.line,
                  extra={"file": rejection.file, "line": rejection.line, "key": rejection.id})  # fmt: skip
 
 
@@ -187,6 +204,10 @@ def _partition_key(w: PlannedWrite) -> str:
     """Writes of one patient go to one worker, so no two workers ever send the same match URL."""
     patient = next((r.key for r in w.item.refs if r.resource_type == "Patient"), None)
     return f"Patient/{patient}" if patient else f"{w.resource_type}/{w.key}"
+
+
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
@@ -203,7 +224,7 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
 def run_sync(ctx: SyncContext, on_error: Callable[[ServerError], Any] | None = None) -> RunReport:
     """Run one sync (or dry run) and return its report; the caller owns lock, clients and state."""
     report = RunReport(command="sync --dry-run" if ctx.dry_run else "sync", run_id=ctx.run_id,
-                       strategy=ctx.strategy, server=ctx.settings.server)  # fmt: skip
+                       strategy=describe_strategies(ctx.strategies), server=ctx.settings.server)  # fmt: skip
     started = time.perf_counter()
     if not ctx.dry_run:
         report.started_at = ctx.state.begin_run(ctx.run_id, report.command, report.server)
@@ -222,6 +243,18 @@ def run_sync(ctx: SyncContext, on_error: Callable[[ServerError], Any] | None = N
         ctx.state.replace_rejections(report.rejected, ctx.run_id)
         _finish(ctx, report, status="finished")
     return report
+
+
+def describe_strategies(strategies: dict[str, str]) -> str:
+    """`transaction`, or `transaction (CareTeam: client_id_put)` when some types fall back."""
+    if not strategies:
+        return ""
+    counts: dict[str, int] = {}
+    for s in strategies.values():
+        counts[s] = counts.get(s, 0) + 1
+    main = max(counts, key=lambda s: counts[s])
+    others = ", ".join(f"{t}: {s}" for t, s in strategies.items() if s != main)
+    return f"{main} ({others})" if others else main
 
 
 def _finish(ctx: SyncContext, report: RunReport, *, status: str) -> None:

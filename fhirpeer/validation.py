@@ -68,7 +68,8 @@ def _binding_problems(rtype: str, resource: dict[str, Any]) -> list[str]:
         value = resource.get(name)
         if value is not None and value not in allowed:
             problems.append(f"{rtype}.{name}: code not in the required R4 value set")
-    if rtype == "Encounter" and resource.get("class", {}).get("system") != _ACT_CODE:
+    klass = resource.get("class")
+    if rtype == "Encounter" and (klass.get("system") if isinstance(klass, dict) else None) != _ACT_CODE:
         problems.append("Encounter.class: system must be v3-ActCode")
     if rtype == "CareTeam":
         for i, part in enumerate(resource.get("participant", [])):

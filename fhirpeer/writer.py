@@ -65,8 +65,17 @@ class Writer:
         self.batch_size = batch_size
         self.conflict_policy = conflict_policy
 
-    def write(self, writes: Sequence[PlannedWrite], on_done: Callable[[list[WriteOutcome]], None]) -> None:
+    def write(
+        self,
+        writes: Sequence[PlannedWrite],
+        on_done: Callable[[list[WriteOutcome]], None],
+        strategy: str | None = None,
+    ) -> None:
         """Write everything, calling `on_done` after each server round trip with its outcomes."""
+        if strategy is not None and strategy != self.strategy:
+            if strategy not in STRATEGIES:
+                raise ValueError(f"unknown strategy {strategy}")
+            self.strategy = strategy
         if self.strategy in ("transaction", "batch"):
             for start in range(0, len(writes), self.batch_size):
                 chunk = list(writes[start : start + self.batch_size])
@@ -93,7 +102,12 @@ class Writer:
             self._transaction(writes[:half], on_done)
             self._transaction(writes[half:], on_done)
             return
-        on_done([self._from_entry_response(w, e) for w, e in zip(writes, response.get("entry") or [], strict=False)])
+        on_done(
+            [
+                self._from_entry_response(w, e)
+                for w, e in zip(writes, response.get("entry") or [], strict=False)
+            ]
+        )
 
     def _entry(self, w: PlannedWrite, *, require_literal: bool) -> dict[str, Any]:
         resource = self.resolver.literal(w.item, require_all=require_literal) or w.item.resource
@@ -109,7 +123,9 @@ class Writer:
         if version is None and resp.get("etag"):
             version = str(resp["etag"]).removeprefix("W/").strip('"') or None
         if status >= 400:
-            return WriteOutcome(w, "failed", reason=f"server refused: HTTP {status}{_issues(resp.get('outcome'))}")
+            return WriteOutcome(
+                w, "failed", reason=f"server refused: HTTP {status}{_issues(resp.get('outcome'))}"
+            )
         result = "created" if status == 201 else "updated"
         return WriteOutcome(w, result, sid or w.server_id, version)
 
@@ -203,7 +219,9 @@ def same_content(server_resource: dict[str, Any], intended: dict[str, Any]) -> b
 
 def _normalise(resource: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in resource.items() if k not in ("id", "text")}
-    meta = {k: v for k, v in (out.get("meta") or {}).items() if k not in ("versionId", "lastUpdated", "source")}
+    meta = {
+        k: v for k, v in (out.get("meta") or {}).items() if k not in ("versionId", "lastUpdated", "source")
+    }
     if meta:
         out["meta"] = meta
     else:

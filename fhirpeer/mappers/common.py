@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from ..mappings import Coding, CodedConcept, Mappings
+from ..mappings import CodedConcept, Coding, Mappings
 from ..readers import Source
 
 
@@ -57,7 +57,10 @@ def codings(items: list[Coding]) -> list[dict[str, str]]:
 def concept(value: CodedConcept, local_system: str, local_code: str) -> dict[str, Any]:
     """A CodeableConcept: the mapped standard codings plus a local coding, and text."""
     return {
-        "coding": [*codings(value.codings), {"system": local_system, "code": local_code, "display": value.text}],
+        "coding": [
+            *codings(value.codings),
+            {"system": local_system, "code": local_code, "display": value.text},
+        ],
         "text": value.text,
     }
 

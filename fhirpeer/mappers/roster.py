@@ -11,7 +11,10 @@ from .common import MappedResource, concept, human_name, identifier
 
 
 def map_patient(rec: PatientRecord, source: Source, m: Mappings) -> MappedResource:
-    resource: dict[str, Any] = {"resourceType": "Patient", "identifier": [identifier(m, "Patient", rec.patient_mrn)]}
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "identifier": [identifier(m, "Patient", rec.patient_mrn)],
+    }
     if name := human_name(rec.family_name, rec.given_name):
         resource["name"] = name
     if rec.gender:
@@ -30,7 +33,9 @@ def map_staff(rec: StaffRecord, source: Source, m: Mappings) -> MappedResource:
         resource["name"] = name
     if rec.discipline:
         mapped = m.roster.disciplines[rec.discipline]
-        resource["qualification"] = [{"code": concept(mapped, m.roster.discipline_system_local, rec.discipline)}]
+        resource["qualification"] = [
+            {"code": concept(mapped, m.roster.discipline_system_local, rec.discipline)}
+        ]
     return MappedResource("Practitioner", rec.staff_id, resource, (source,))
 
 

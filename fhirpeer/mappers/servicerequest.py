@@ -37,7 +37,10 @@ def map_handoff(rec: HandoffRecord, source: Source, m: Mappings, *, part2: bool 
     refs = [Ref("Patient", rec.patient_mrn, "patient_mrn")]
     if rec.via:
         resource["orderDetail"] = [
-            {"coding": [{"system": sr.via_system, "code": rec.via, "display": sr.via[rec.via]}], "text": sr.via[rec.via]}
+            {
+                "coding": [{"system": sr.via_system, "code": rec.via, "display": sr.via[rec.via]}],
+                "text": sr.via[rec.via],
+            }
         ]
     if kind.performer_type:
         resource["performerType"] = {"coding": codings(kind.performer_type)}
@@ -56,5 +59,9 @@ def map_handoff(rec: HandoffRecord, source: Source, m: Mappings, *, part2: bool 
     if rec.note:
         resource["note"] = [{"text": rec.note}]
     return MappedResource(
-        "ServiceRequest", rec.handoff_id, with_security(m, "ServiceRequest", resource, part2), (source,), tuple(refs)
+        "ServiceRequest",
+        rec.handoff_id,
+        with_security(m, "ServiceRequest", resource, part2),
+        (source,),
+        tuple(refs),
     )

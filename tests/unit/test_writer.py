@@ -32,7 +32,13 @@ def enc(key: str, patient: str = "M1") -> MappedResource:
         "status": "finished",
         "subject": {"reference": f"Patient?identifier=https://ns.test/sid/patient-mrn|{patient}"},
     }
-    return MappedResource("Encounter", key, resource, (Source("peer_contacts.csv", 2),), (Ref("Patient", patient, "patient_mrn"),))
+    return MappedResource(
+        "Encounter",
+        key,
+        resource,
+        (Source("peer_contacts.csv", 2),),
+        (Ref("Patient", patient, "patient_mrn"),),
+    )
 
 
 def make_writer(mappings, tmp_path: Path, **kw) -> tuple[Writer, StateStore]:
@@ -48,8 +54,16 @@ def transaction_answer(request):
     bundle = json.loads(request.body)
     keys = [e["resource"]["identifier"][0]["value"] for e in bundle["entry"]]
     if "BAD" in keys:
-        return 400, {}, json.dumps({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]})
-    entries = [{"response": {"status": "201 Created", "location": f"Encounter/{k}x/_history/1"}} for k in keys]
+        return (
+            400,
+            {},
+            json.dumps(
+                {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}
+            ),
+        )
+    entries = [
+        {"response": {"status": "201 Created", "location": f"Encounter/{k}x/_history/1"}} for k in keys
+    ]
     return 200, {}, json.dumps({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
 
@@ -76,7 +90,10 @@ def test_entries_use_conditional_put_and_literal_references(mappings, tmp_path):
     writer.write([PlannedWrite(enc("C1"), "h", "create")], lambda o: None)
     sent = json.loads(responses.calls[0].request.body)
     [entry] = sent["entry"]
-    assert entry["request"] == {"method": "PUT", "url": "Encounter?identifier=https://ns.test/sid/peer-contact|C1"}
+    assert entry["request"] == {
+        "method": "PUT",
+        "url": "Encounter?identifier=https://ns.test/sid/peer-contact|C1",
+    }
     assert entry["resource"]["subject"] == {"reference": "Patient/p1"}
     assert entry["fullUrl"].startswith("urn:uuid:")
 
@@ -141,7 +158,9 @@ def test_batch_strategy_reads_per_entry_statuses(mappings, tmp_path):
     responses.add(responses.POST, BASE, json=answer)
     writer, _ = make_writer(mappings, tmp_path, strategy="batch")
     outcomes = []
-    writer.write([PlannedWrite(enc("C1"), "h", "create"), PlannedWrite(enc("C2"), "h", "create")], outcomes.extend)
+    writer.write(
+        [PlannedWrite(enc("C1"), "h", "create"), PlannedWrite(enc("C2"), "h", "create")], outcomes.extend
+    )
     assert [o.result for o in outcomes] == ["created", "failed"]
     assert "Encounter.status" in outcomes[1].reason
     assert json.loads(responses.calls[0].request.body)["type"] == "batch"
@@ -150,7 +169,12 @@ def test_batch_strategy_reads_per_entry_statuses(mappings, tmp_path):
 @responses.activate
 def test_client_id_strategy_puts_to_a_deterministic_alphanumeric_id(mappings, tmp_path):
     cid = client_id("https://ns.test", "Encounter", "C1")
-    responses.add(responses.PUT, f"{BASE}/Encounter/{cid}", status=201, headers={"Location": f"{BASE}/Encounter/{cid}/_history/1"})
+    responses.add(
+        responses.PUT,
+        f"{BASE}/Encounter/{cid}",
+        status=201,
+        headers={"Location": f"{BASE}/Encounter/{cid}/_history/1"},
+    )
     writer, _ = make_writer(mappings, tmp_path, strategy="client_id_put")
     outcomes = []
     writer.write([PlannedWrite(enc("C1"), "h", "create")], outcomes.extend)
@@ -160,7 +184,12 @@ def test_client_id_strategy_puts_to_a_deterministic_alphanumeric_id(mappings, tm
 
 def test_same_content_ignores_server_bookkeeping():
     mine = {"resourceType": "Encounter", "status": "finished", "meta": {"security": [{"code": "R"}]}}
-    theirs = {**mine, "id": "9", "text": {"div": "x"}, "meta": {"security": [{"code": "R"}], "versionId": "2", "lastUpdated": "x"}}
+    theirs = {
+        **mine,
+        "id": "9",
+        "text": {"div": "x"},
+        "meta": {"security": [{"code": "R"}], "versionId": "2", "lastUpdated": "x"},
+    }
     assert same_content(theirs, mine)
     assert not same_content({**theirs, "status": "cancelled"}, mine)
 
@@ -172,6 +201,9 @@ def test_planner_decides_create_update_unchanged(tmp_path):
                           Written("Encounter", "B", "stale", "2", "5")], "r")  # fmt: skip
     plan = plan_chunk([a, b, c], state)
     assert [i.key for i in plan.unchanged] == ["A"]
-    assert {(w.key, w.action, w.server_id, w.version_id) for w in plan.writes} == {("B", "update", "2", "5"), ("C", "create", None, None)}
+    assert {(w.key, w.action, w.server_id, w.version_id) for w in plan.writes} == {
+        ("B", "update", "2", "5"),
+        ("C", "create", None, None),
+    }
     overwrite = plan_chunk([b], state, conflict_policy="overwrite")
     assert overwrite.writes[0].version_id is None  # no If-Match: conditional update by identifier
