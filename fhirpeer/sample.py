@@ -36,14 +36,14 @@ import re
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import accumulate
 from pathlib import Path
 from statistics import NormalDist
-from typing import Protocol
+from typing import IO, Protocol
 
 __all__ = [
     "HEADERS",
@@ -930,16 +930,21 @@ def generate_program(
     scheduled or already cancelled; earlier ones completed, cancelled, no-show or (rarely) entered in error.
     Timestamps carry the fixed UTC offset `site_timezone` (``-05:00``). `contacts_per_active_month` is the
     mean number of real contacts in a month with contact; `target_contacts` overrides it to produce about
-    that many contact rows (never fewer than one real contact per active month). Rows are streamed: memory
-    does not grow with the number of contacts.
+    that many contact rows (never fewer than one real contact per active month; `patients_for_contacts`
+    sizes the program for a target at the default rate). There is one peer per 15 patients (so caseloads
+    are 10–20 from 30 patients up). Rows are streamed: memory does not grow with the number of contacts.
     """
     if patients < 1:
         raise ValueError("patients must be at least 1")
     if not _OFFSET.match(site_timezone):
         raise ValueError("site_timezone must be a UTC offset such as -05:00")
+    if target_contacts is not None and target_contacts < 1:
+        raise ValueError("target_contacts must be at least 1")
     offset = "+00:00" if site_timezone == "Z" else site_timezone
     rate = (
-        _rate_for_target(target_contacts, patients, months) if target_contacts else contacts_per_active_month
+        _rate_for_target(target_contacts, patients, months)
+        if target_contacts is not None
+        else contacts_per_active_month
     )
     if rate < 1:
         raise ValueError("contacts_per_active_month must be at least 1")
@@ -988,47 +993,53 @@ def _write_patients(out_dir: Path, gen: _Generator, patients: int) -> None:
 # --- incremental changes
 
 _CHANGE_ORDER = (CONTACTS, HANDOFFS, CARE_TEAM)
-
-
-def _read_header(path: Path) -> list[str]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return next(csv.reader(handle))
-
-
-def _scan(
-    path: Path, key: Callable[[dict[str, str]], str], wanted: Callable[[dict[str, str]], bool]
-) -> list[str]:
-    """Business keys of the rows `wanted` accepts (streamed; keeps only the keys)."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return [key(row) for row in csv.DictReader(handle) if wanted(row)]
-
-
-def _latest_completed_day(path: Path) -> str:
-    latest = ""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["status"] == "completed":
-                latest = max(latest, row["start"][:10])
-    return latest
-
-
-def _team_key(row: dict[str, str]) -> str:
-    return f"{row['team_id']}|{row['staff_id']}"
-
-
-_KEYS: dict[str, Callable[[dict[str, str]], str]] = {
-    CONTACTS: lambda row: row["contact_id"],
-    HANDOFFS: lambda row: row["handoff_id"],
-    CARE_TEAM: _team_key,
-}
-_CANDIDATES: dict[str, Callable[[dict[str, str]], bool]] = {
-    CONTACTS: lambda row: row["status"] == "scheduled",
-    HANDOFFS: lambda row: row["status"] in ("proposed", "active"),
-    CARE_TEAM: lambda row: not row.get("end_date"),
+_KEY_COLUMNS = {CONTACTS: ("contact_id",), HANDOFFS: ("handoff_id",), CARE_TEAM: ("team_id", "staff_id")}
+_CANDIDATE = {  # (column, values that make a row a candidate for a change)
+    CONTACTS: ("status", ("scheduled",)),
+    HANDOFFS: ("status", ("proposed", "active")),
+    CARE_TEAM: ("end_date", ("",)),
 }
 
 
-def _allocate(candidates: dict[str, list[str]], count: int, rng: random.Random) -> dict[str, set[str]]:
+def _open_rows(path: Path) -> tuple[list[str], Iterator[list[str]], IO[str]]:
+    """Header, row iterator and handle of a CSV export file (BOM tolerated)."""
+    handle = path.open(encoding="utf-8-sig", newline="")
+    reader = csv.reader(handle)
+    header = next(reader, [])
+    missing = [c for c in (*_KEY_COLUMNS[path.name], _CANDIDATE[path.name][0]) if c not in header]
+    if missing:
+        handle.close()
+        raise ValueError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    return header, reader, handle
+
+
+def _scan(path: Path) -> tuple[dict[str, str], str]:
+    """Rows that can change, in one streamed pass, and the day of the latest completed contact.
+
+    Returns {business key: day} for the candidates (the day is a contact's start date, else blank; only
+    candidates are kept) and, for contacts, the latest completed contact's day (the export's "today").
+    """
+    header, reader, handle = _open_rows(path)
+    with handle:
+        keys = [header.index(c) for c in _KEY_COLUMNS[path.name]]
+        column, values = _CANDIDATE[path.name]
+        at = header.index(column)
+        is_contacts = path.name == CONTACTS and "start" in header
+        status = header.index("status") if is_contacts else -1
+        start = header.index("start") if is_contacts else -1
+        candidates: dict[str, str] = {}
+        latest = ""
+        for row in reader:
+            if len(row) != len(header):
+                continue
+            if row[at] in values:
+                candidates["|".join(row[i] for i in keys)] = row[start][:10] if is_contacts else ""
+            elif is_contacts and row[status] == "completed" and row[start][:10] > latest:
+                latest = row[start][:10]
+    return candidates, latest
+
+
+def _allocate(candidates: dict[str, Sequence[str]], count: int, rng: random.Random) -> dict[str, set[str]]:
     """Spread `count` changes round-robin over the files that still have candidates; pick keys at random."""
     quota = dict.fromkeys(_CHANGE_ORDER, 0)
     remaining = count
@@ -1048,21 +1059,20 @@ def _rewrite(path: Path, keys: set[str], change: Callable[[dict[str, str]], None
     """Rewrite `path` through a temporary file, applying `change` to the rows whose key is in `keys`."""
     if not keys:
         return []
-    header = _read_header(path)
-    key_of = _KEYS[path.name]
+    header, reader, handle = _open_rows(path)
+    key_at = [header.index(c) for c in _KEY_COLUMNS[path.name]]
     changed: list[str] = []
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with (
-            path.open(encoding="utf-8-sig", newline="") as src,
-            os.fdopen(fd, "w", encoding="utf-8", newline="") as dst,
-        ):
-            out = csv.DictWriter(dst, fieldnames=header)
-            out.writeheader()
-            for row in csv.DictReader(src):
-                key = key_of(row)
+        with handle, os.fdopen(fd, "w", encoding="utf-8", newline="") as dst:
+            out = csv.writer(dst)
+            out.writerow(header)
+            for row in reader:
+                key = "|".join(row[i] for i in key_at) if len(row) == len(header) else ""
                 if key in keys:
-                    change(row)
+                    record = dict(zip(header, row, strict=True))
+                    change(record)
+                    row = [record[column] for column in header]
                     changed.append(key)
                 out.writerow(row)
         os.replace(tmp, path)
@@ -1076,21 +1086,21 @@ def apply_changes(export_dir: Path, *, count: int = 5, seed: int = 11) -> list[t
     """Rewrite an export in place with `count` realistic updates; return the (file, business key) pairs.
 
     Changes go round-robin over: a scheduled contact that took place (completed, with a duration), an open
-    handoff that was completed, and a current care-team member who left the team (end_date = the latest
-    completed contact's day, or the member's start if later). Care-team keys read ``team_id|staff_id``.
-    Fewer than `count` pairs come back when the export has too few candidates. Deterministic per `seed`.
+    handoff that was completed, and a current care-team member who left the team (end_date = the day of the
+    latest completed contact after the changes, or the member's start if later). Care-team keys read
+    ``team_id|staff_id``. Fewer than `count` pairs come back when the export has too few candidates.
+    Deterministic per `seed`; streamed (only the candidates' keys are held), files replaced atomically.
     """
     if count < 0:
         raise ValueError("count must not be negative")
     export_dir = Path(export_dir)
     rng = random.Random(seed)
-    paths = {name: export_dir / name for name in _CHANGE_ORDER}
-    candidates = {
-        name: (_scan(path, _KEYS[name], _CANDIDATES[name]) if path.exists() else [])
-        for name, path in paths.items()
-    }
+    paths = {name: export_dir / name for name in _CHANGE_ORDER if (export_dir / name).exists()}
+    scans = {name: _scan(path) for name, path in paths.items()}
+    candidates = {name: list(scans[name][0]) if name in scans else [] for name in _CHANGE_ORDER}
     chosen = _allocate(candidates, count, rng)
-    today = _latest_completed_day(paths[CONTACTS]) if paths[CONTACTS].exists() else ""
+    completed_days = [scans[CONTACTS][0][key] for key in chosen[CONTACTS]] if CONTACTS in scans else []
+    today = max([scans[CONTACTS][1], *completed_days]) if CONTACTS in scans else ""
 
     def complete_contact(row: dict[str, str]) -> None:
         row["status"] = "completed"
@@ -1100,12 +1110,12 @@ def apply_changes(export_dir: Path, *, count: int = 5, seed: int = 11) -> list[t
         row["status"] = "completed"
 
     def end_member(row: dict[str, str]) -> None:
-        row["end_date"] = max(today, row["start_date"])
+        row["end_date"] = max(today, row.get("start_date", ""))
 
     changers = {CONTACTS: complete_contact, HANDOFFS: complete_handoff, CARE_TEAM: end_member}
     changed: list[tuple[str, str]] = []
-    for name in _CHANGE_ORDER:
-        changed.extend((name, key) for key in _rewrite(paths[name], chosen[name], changers[name]))
+    for name, path in paths.items():
+        changed.extend((name, key) for key in _rewrite(path, chosen[name], changers[name]))
     return changed
 
 

@@ -63,7 +63,7 @@ def map_contact(rec: ContactRecord, source: Source, m: Mappings, *, part2: bool 
             for p in rec.purposes
         ]
     refs = [Ref("Patient", rec.patient_mrn, "patient_mrn"), Ref("Practitioner", rec.peer_id, "peer_id")]
-    if rec.site_id or True:
+    if rec.site_id:
         resource["serviceProvider"] = conditional_reference(m, "Organization", rec.site_id)
         refs.append(Ref("Organization", rec.site_id, "site_id"))
     return MappedResource(

@@ -18,6 +18,14 @@ from fhirpeer.sample import generate_program
 from tests.support.inventory import inventory, versions
 
 TYPES = ("Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest")
+STRATEGIES = ("transaction", "batch", "conditional_put", "search_then_write", "client_id_put")
+
+
+@pytest.fixture(autouse=True, params=STRATEGIES)
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs once per write strategy (the fallbacks must hold the same guarantees)."""
+    monkeypatch.setenv("FHIRPEER_STRATEGY", request.param)
+    return request.param
 
 
 @pytest.fixture

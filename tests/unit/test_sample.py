@@ -512,6 +512,11 @@ def keyed(folder: Path) -> dict[tuple[str, str], dict[str, str]]:
 def test_apply_changes_changes_exactly_the_returned_keys(tmp_path: Path) -> None:
     generate_program(tmp_path, patients=120)
     before = keyed(tmp_path)
+    latest_completed = max(
+        row["start"][:10]
+        for (name, _), row in before.items()
+        if name == "peer_contacts.csv" and row["status"] == "completed"
+    )
     untouched = {name: (tmp_path / name).read_bytes() for name in ("patients.csv", "staff.csv", "sites.csv")}
     changed = apply_changes(tmp_path, count=7)
     after = keyed(tmp_path)
@@ -530,6 +535,7 @@ def test_apply_changes_changes_exactly_the_returned_keys(tmp_path: Path) -> None
             assert old["status"] in ("proposed", "active") and new["status"] == "completed"
         else:
             assert old["end_date"] == "" and is_date(new["end_date"]) and new["end_date"] >= new["start_date"]
+            assert new["end_date"] >= latest_completed
     assert untouched == {name: (tmp_path / name).read_bytes() for name in untouched}
     assert [header(tmp_path, name) for name in COLUMNS] == [list(HEADERS[name]) for name in COLUMNS]
 
@@ -542,3 +548,9 @@ def test_apply_changes_is_deterministic_and_bounded(tmp_path: Path) -> None:
     assert apply_changes(tmp_path / "a", count=0) == []
     with pytest.raises(ValueError):
         apply_changes(tmp_path / "a", count=-1)
+
+
+def test_apply_changes_refuses_a_file_without_its_key_column(tmp_path: Path) -> None:
+    (tmp_path / "handoffs.csv").write_text("patient_mrn,status\nMRN000001,active\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="handoff_id"):
+        apply_changes(tmp_path)
