@@ -49,8 +49,8 @@ def run_demo(folder: Path, *, patients: int = 40, keep_running: bool = False) ->
     export, state = folder / "export", folder / "state.sqlite"
     print(f"fhirpeer demo — everything lives in {folder}\n")
     summary = generate_program(export, patients=patients, seed=7)
-    print(f"1. sample peer recovery program written to {export}")
-    print(f"   {summary}\n")
+    print("1. sample peer recovery program (fhirpeer sample):")
+    print("   " + "\n   ".join(summary.format().splitlines()[:5]) + "\n")
     with EmbeddedServer(folder / "server") as server:
         base = server.base_url
         print(f"2. embedded FHIR R4 server (sekmet-fhir) running at {base}\n")
@@ -67,12 +67,13 @@ def run_demo(folder: Path, *, patients: int = 40, keep_running: bool = False) ->
         print(f"   incremental sync:        {_line(third)}\n")
         system = f"{_NAMESPACE}/sid/peer-contact"
         contact = next((k for f, k in changed if f == "peer_contacts.csv"), None)
-        print("6. browse the data:")
+        when = "while it runs" if keep_running else "(run `fhirpeer demo --keep-running` to keep the server up)"
+        print(f"6. browse the data {when}:")
         print(f"   curl -s '{base}/Encounter?_count=2'")
         print(f"   curl -s '{base}/CareTeam?_count=1'")
         print(f"   curl -s '{base}/ServiceRequest?status=active&_count=2'")
         if contact:
-            print(f"   curl -s '{base}/Encounter?identifier={system}|{contact}'")
+            print(f"   curl -s '{base}/Encounter?identifier={system}%7C{contact}'")
         print(f"   fhirpeer status --state {state}")
         ok = first.exit_code == 0 and second.written == 0 and third.exit_code == 0
         if keep_running:

@@ -33,6 +33,7 @@ _UNPAIRED_QUOTE = re.compile(r'["“‘«`].*$', re.DOTALL)
 _QUERY_VALUE = re.compile(r"([?&][A-Za-z_][\w.:\-]*=)[^&\s,;)\]]+")
 _HAPI_CODE_OR_DIGITS = re.compile(r"(HAPI-\d{4})(?!\d)|\d{3,}")
 _WHITESPACE = re.compile(r"\s+")
+_MESSAGE_CODE = re.compile(r"\bHAPI-\d{4}\b")
 _SEVERITY_ORDER = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
 
 
@@ -66,13 +67,18 @@ def parse_operation_outcome(body: Mapping[str, Any] | None) -> list[OutcomeIssue
 
 
 def summarize_issues(issues: Iterable[OutcomeIssue], *, limit: int = 2) -> str:
-    """A short PHI-free summary of the most severe issues, e.g. ``"processing: HAPI-0988: ..."``."""
+    """A short PHI-free summary of the most severe issues, e.g. ``"processing HAPI-0988 at Encounter.status"``.
+
+    Free-text diagnostics are left out on purpose: servers also echo values without quotes
+    (``Patient O'Brien …``), which no scrubbing can recognise. Issue codes, HAPI message codes and paths
+    say what was refused; the server's own log has the wording."""
     ordered = sorted(issues, key=lambda issue: _SEVERITY_ORDER.get(issue.severity, 9))
     parts = []
     for issue in ordered[:limit]:
         text = issue.code or issue.severity or "issue"
-        if issue.diagnostics:
-            text = f"{text}: {issue.diagnostics}"
+        message_codes = _MESSAGE_CODE.findall(issue.diagnostics or "")
+        if message_codes:
+            text = f"{text} {' '.join(dict.fromkeys(message_codes))}"
         if issue.expression:
             text = f"{text} at {', '.join(issue.expression[:3])}"
         parts.append(text)

@@ -33,7 +33,7 @@ import socket
 import struct
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -109,6 +109,7 @@ class FaultProxy:
         methods: Iterable[str] | None = None,
         faults_enabled: bool = True,
         timeout: float = 60.0,
+        refuse: Callable[[str, str, bytes], tuple[int, bytes] | None] | None = None,
     ) -> None:
         parts = urlsplit(upstream.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -121,6 +122,8 @@ class FaultProxy:
         self.methods: frozenset[str] | None = frozenset(m.upper() for m in methods) if methods else None
         self.faults_enabled = faults_enabled
         self.timeout = timeout
+        # refuse(method, path, body) -> (status, body) answers a request like a server refusing its content
+        self.refuse = refuse
         self.events: list[ProxyEvent] = []
         self.check_probabilities()
         self._rng = random.Random(seed)
@@ -325,6 +328,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._body = self._read_body()
         if not self.path.startswith("/"):  # absolute-form targets would make us an open proxy
             self._respond(400, [("Content-Type", "text/plain")], b"origin-form request targets only")
+            return
+        refusal = proxy.refuse(self.command, self.path, self._body) if proxy.refuse else None
+        if refusal is not None:
+            proxy.record(ProxyEvent(self.command, self.path, "refused"), forwarded=False)
+            self._respond(refusal[0], [("Content-Type", "application/fhir+json")], refusal[1])
             return
         fault = proxy.choose_fault(self.command)
         if fault == "reset_before":

@@ -118,5 +118,5 @@ def test_summary_puts_errors_first_and_counts_the_rest() -> None:
 
     assert (
         summarize_issues(issues)
-        == "processing: HAPI-0988: e at Encounter.identifier; informational: w; +1 more"
+        == "processing HAPI-0988 at Encounter.identifier; informational; +1 more"
     )
