@@ -15,6 +15,7 @@ from pathlib import Path
 from .api import sync
 from .config import load_settings
 from .embedded_server import EmbeddedServer
+from .errors import ConfigError
 from .report import RunReport
 from .sample import apply_changes, generate_program
 
@@ -25,9 +26,7 @@ _NAMESPACE = "https://demo.fhirpeer.example"
 def _prepare(folder: Path) -> None:
     if folder.exists() and any(folder.iterdir()):
         if not (folder / _MARKER).exists():
-            raise SystemExit(
-                f"fhirpeer demo: {folder} exists and is not a demo folder; use --dir to pick another"
-            )
+            raise ConfigError(f"{folder} exists and is not a demo folder; use --dir to pick another")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / _MARKER).write_text("created by `fhirpeer demo`; safe to delete\n", encoding="utf-8")
