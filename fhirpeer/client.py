@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
-from fhirpeer import __version__, errors
+from fhirpeer import errors
+from fhirpeer._version import __version__
 from fhirpeer.auth import Auth, NoAuth
 from fhirpeer.outcome import parse_operation_outcome, summarize_issues
 from fhirpeer.retry import RETRY_STATUSES, RetryBudget, RetryPolicy, Sleep, call_with_retry

@@ -83,7 +83,7 @@ def run_sample(args: argparse.Namespace) -> int:
     summary = generate_program(
         args.out, patients=args.patients, seed=args.seed, target_contacts=args.contacts
     )
-    print(f"sample program written to {args.out}: {summary}")
+    print(summary.format())
     return 0
 
 

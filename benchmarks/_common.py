@@ -1,0 +1,96 @@
+"""Helpers shared by the benchmarks: a cached seeded export, compact cProfile output, CPU clocks.
+
+Nothing here asserts anything about speed: the benchmarks measure and print, they never pass or fail
+on a figure.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import hashlib
+import json
+import os
+import platform
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+import fhirpeer.sample as sample
+from fhirpeer.sample import generate_program, patients_for_contacts
+
+CACHE_ROOT = Path(tempfile.gettempdir()) / "fhirpeer-bench"
+
+
+def cached_export(contacts: int, seed: int = 7, cache_root: Path = CACHE_ROOT) -> tuple[Path, dict[str, int], bool]:
+    """A seeded sample export with about `contacts` contact rows, generated once and kept in a temp dir.
+
+    The cache key includes the generator's source hash, so an edited `fhirpeer/sample.py` gives a new
+    export. Returns (folder, row counts per file, whether it came from the cache)."""
+    src = hashlib.sha256(Path(sample.__file__).read_bytes()).hexdigest()[:10]
+    out = cache_root / f"export-c{contacts}-s{seed}-{src}"
+    marker = out / ".complete.json"
+    if marker.is_file():
+        return out, json.loads(marker.read_text()), True
+    summary = generate_program(
+        out, patients=patients_for_contacts(contacts), seed=seed, target_contacts=contacts
+    )
+    marker.write_text(json.dumps(summary.counts))
+    return out, dict(summary.counts), False
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def server_cpu_seconds(pid: int | None) -> float:
+    """user+system CPU seconds of another process (Linux /proc; 0.0 when unavailable)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # after the ')' of comm: field 3 is state, so utime (14) and stime (15) are at indices 11 and 12
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Clock:
+    """Wall time and this process's CPU time (all threads) over a block."""
+
+    def __enter__(self) -> Clock:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+
+
+def _short(func: tuple[str, int, str]) -> str:
+    path, line, name = func
+    if path == "~":
+        return name  # a built-in
+    parts = Path(path).parts
+    where = "/".join(parts[parts.index("site-packages") + 1 :]) if "site-packages" in parts else "/".join(parts[-2:])
+    return f"{where}:{line}({name})"
+
+
+def print_profile(profile: cProfile.Profile, top: int = 25, sort: str = "cumulative", width: int = 110) -> None:
+    """The top functions of a profile, one short line each."""
+    stats = pstats.Stats(profile)
+    stats.sort_stats(sort)
+    total = max(v[3] for v in stats.stats.values()) or 1.0  # type: ignore[attr-defined]
+    print(f"  {'ncalls':>10} {'tottime':>8} {'cumtime':>8} {'cum%':>5}  function")
+    shown = 0
+    for func in stats.fcn_list:  # type: ignore[attr-defined]
+        cc, nc, tt, ct, _ = stats.stats[func]  # type: ignore[attr-defined]
+        name = _short(func)
+        if name.startswith("<") or "cProfile" in name or "_common.py" in name:
+            continue
+        calls = str(nc) if nc == cc else f"{nc}/{cc}"
+        line = f"  {calls:>10} {tt:8.2f} {ct:8.2f} {100 * ct / total:5.1f}  {name}"
+        print(line[:width])
+        shown += 1
+        if shown >= top:
+            break
