@@ -9,6 +9,7 @@ Every function raises `fhirpeer.errors.FhirpeerError` subclasses whose `exit_cod
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -16,7 +17,14 @@ import uuid
 from pathlib import Path
 
 from .auth import auth_from_env
-from .capabilities import StrategyPlan, choose_strategy, parse_capability_statement, render_capability_table
+from .capabilities import (
+    ResourceCapabilities,
+    ServerCapabilities,
+    StrategyPlan,
+    choose_strategy,
+    parse_capability_statement,
+    render_capability_table,
+)
 from .client import FhirClient
 from .config import Settings, load_settings
 from .contract import RESOURCE_TYPES
@@ -72,12 +80,24 @@ def validate(
 
 def server_plan(client: FhirClient, resource_types: list[str], settings: Settings) -> StrategyPlan:
     """Read what the server can do and choose a write strategy per resource type (config overrides win)."""
-    caps = parse_capability_statement(client.capabilities(), client.smart_configuration())
+    return _plan(_read_capabilities(client), resource_types, settings)
+
+
+def _read_capabilities(client: FhirClient) -> ServerCapabilities:
+    return parse_capability_statement(client.capabilities(), client.smart_configuration())
+
+
+def _overrides(resource_types: list[str], settings: Settings) -> dict[str, str]:
+    """The strategies forced by configuration (``strategy``, then ``strategy_per_type``) for these types."""
     overrides: dict[str, str] = {}
     if settings.strategy != "auto":
         overrides = {t: settings.strategy for t in resource_types}
     overrides.update({t: s for t, s in settings.strategy_per_type.items() if t in resource_types})
-    return choose_strategy(caps, resource_types, overrides=overrides or None)
+    return overrides
+
+
+def _plan(caps: ServerCapabilities, resource_types: list[str], settings: Settings) -> StrategyPlan:
+    return choose_strategy(caps, resource_types, overrides=_overrides(resource_types, settings) or None)
 
 
 def sync(
@@ -86,7 +106,7 @@ def sync(
     settings: Settings | None = None,
     dry_run: bool = False,
     progress: bool = False,
-    print_summary: bool = True,
+    print_summary: bool = False,
 ) -> RunReport:
     """Sync an export folder to `settings.server`; returns the run report (see `RunReport.exit_code`)."""
     settings = settings or load_settings()
@@ -119,12 +139,13 @@ def sync(
 
 
 def _strategies(client: FhirClient, types: list[str], settings: Settings) -> dict[str, str]:
-    plan = server_plan(client, types, settings)
-    blocking = [p for p in plan.problems if p.blocking]
-    if blocking:
+    caps = _read_capabilities(client)
+    plan = _plan(caps, types, settings)
+    if not plan.ok:
         raise ConfigError(
-            "the server cannot hold this export; nothing was written:\n  "
-            + "\n  ".join(p.message for p in blocking)
+            "the server cannot hold this export; nothing was written.\n"
+            + "\n".join(cannot_write_lines(caps, plan))
+            + "\nRun `fhirpeer check-server --server URL` for the full table."
         )
     for p in plan.problems:
         log.warning("server: %s", p.message)
@@ -145,14 +166,108 @@ def _print_report(report: RunReport, dry_run: bool) -> None:
           file=sys.stdout)  # fmt: skip
 
 
-def check_server(settings: Settings) -> tuple[str, bool]:
-    """The server's capabilities table and whether it can hold everything fhirpeer writes."""
+#: The input file each written type comes from (for "leave it out of the export" advice).
+FILE_OF_TYPE = {
+    "Organization": "sites.csv",
+    "Practitioner": "staff.csv",
+    "Patient": "patients.csv",
+    "Encounter": "peer_contacts.csv",
+    "CareTeam": "care_team.csv",
+    "ServiceRequest": "handoffs.csv",
+}
+
+
+def _declared(res: ResourceCapabilities) -> str:
+    """What the statement declares for a type, in words (``read, search-type``)."""
+    order = ["read", "vread", "search-type", "create", "update", "patch", "delete", "history-instance"]
+    known = [i for i in order if i in res.interactions]
+    known += sorted(i for i in res.interactions if i not in order)
+    return ", ".join(known) if known else "no interaction at all"
+
+
+def _why_not(res: ResourceCapabilities) -> tuple[str, bool]:
+    """Why fhirpeer cannot write a type, and whether forcing a strategy in configuration could help."""
+    t = res.type
+    if not res.listed:
+        return (
+            f"{t} is not listed in the server's CapabilityStatement (no create, update or search by "
+            "identifier declared)",
+            True,
+        )
+    if not res.create and not res.update:
+        return f"the server allows only {_declared(res)} on {t} — no create, no update", False
+    missing = []
+    if not res.conditional_update:
+        missing.append("conditionalUpdate")
+    if not res.identifier_search:
+        missing.append(f"an identifier search parameter for {t}")
+    if not res.update_create:
+        missing.append("updateCreate (create on PUT with a client-assigned id)")
+    return f"the server declares {_declared(res)} on {t} but not " + ", ".join(missing), res.update
+
+
+def cannot_write_lines(caps: ServerCapabilities, plan: StrategyPlan) -> list[str]:
+    """Plain-language lines naming each type fhirpeer cannot write here, why, and what would make it work."""
+    lines: list[str] = []
+    for problem in plan.blocking:
+        if problem.resource_type is None:
+            lines.append(f"  server: {problem.message}")
+    for t in [p.resource_type for p in plan.blocking if p.resource_type]:
+        why, can_force = _why_not(caps.resource(t))
+        lines.append(f"  {t} cannot be written: {why}.")
+        if can_force:
+            lines.append(
+                f"    If the server does accept {t} writes, force a strategy in the --config file:\n"
+                f"      strategy_per_type: {{{t}: client_id_put}}\n"
+                f"    (client_id_put sends PUT {t}/<id derived from the business key> and needs the server "
+                "to create on update; search_then_write is the other choice when identifier search works)."
+            )
+        else:
+            lines.append(
+                f"    No fhirpeer setting can change that: ask the server's administrator to allow {t} "
+                f"create/update, or leave {FILE_OF_TYPE.get(t, t)} out of the export."
+            )
+    return lines
+
+
+def _verdict(caps: ServerCapabilities, plan: StrategyPlan, settings: Settings, types: list[str]) -> list[str]:
+    if not caps.fhir_version:
+        version = "FHIR version: not stated (assuming R4)"
+    elif caps.is_r4:
+        version = f"FHIR version: {caps.fhir_version} (R4) — supported"
+    else:
+        version = f"FHIR version: {caps.fhir_version} — NOT R4 (4.0.x); fhirpeer writes R4 resources only"
+    lines = ["", version]
+    forced = _overrides(types, settings)
+    for t, s in forced.items():
+        lines.append(f"{t}: strategy {s} forced by configuration")
+    if plan.ok:
+        lines.append(f"verdict: OK — fhirpeer can write every type it needs here ({', '.join(types)})")
+    else:
+        unwritable = [p.resource_type for p in plan.blocking if p.resource_type]
+        what = ", ".join(unwritable) if unwritable else "anything"
+        lines.append(f"verdict: NOT OK — this server cannot hold what fhirpeer writes: cannot write {what}")
+        lines.extend(cannot_write_lines(caps, plan))
+        lines.append("A sync to this server exits 2 and writes nothing until this is fixed.")
+    return lines
+
+
+def check_server(settings: Settings, input_dir: str | Path | None = None) -> tuple[str, bool]:
+    """The server's capabilities table, the write strategy per type and whether it can hold the export.
+
+    Without ``input_dir`` every type fhirpeer writes is checked; with it, only the types whose input files
+    the folder holds. Configured strategies (``strategy``, ``strategy_per_type``) are applied as in a sync.
+    """
+    types = list(RESOURCE_TYPES)
+    if input_dir is not None:
+        export = Export(Path(input_dir), _mappings(settings), settings)
+        types = [RESOURCE_OF_KIND[k.name] for k in export.check()]
     clients = make_clients(settings)
     with clients[0] as client:
-        caps = parse_capability_statement(client.capabilities(), client.smart_configuration())
-    plan = choose_strategy(caps, list(RESOURCE_TYPES))
-    ok = not any(p.blocking for p in plan.problems)
-    return render_capability_table(caps, plan), ok
+        caps = _read_capabilities(client)
+    plan = _plan(caps, types, settings)
+    text = render_capability_table(caps, plan) + "\n".join(_verdict(caps, plan, settings, types)) + "\n"
+    return text, plan.ok
 
 
 def status_text(state_path: Path, *, runs: int = 10) -> str:
@@ -163,11 +278,10 @@ def status_text(state_path: Path, *, runs: int = 10) -> str:
     try:
         lines = [
             "last runs:",
-            f"  {'run':<13}{'started (UTC)':<22}{'status':<12}{'exit':>4}  {'written':>8}  {'rejected':>8}  server",
+            f"  {'run':<13}{'started (UTC)':<22}{'status':<12}{'exit':>4}  {'written':>8}  "
+            f"{'rejected':>8}  server",
         ]
         for r in store.last_runs(runs):
-            import json
-
             counts = json.loads(r["counts"] or "{}")
             written = sum(c.get("created", 0) + c.get("updated", 0) for c in counts.values())
             exit_code = "" if r["exit_code"] is None else r["exit_code"]
@@ -181,7 +295,8 @@ def status_text(state_path: Path, *, runs: int = 10) -> str:
         )
         for r in rejected[:50]:
             lines.append(
-                f"  {r['file']}:{r['line']} {r['record_id'] or ''} — {r['reason']} (since run {r['first_run']})"
+                f"  {r['file']}:{r['line']} {r['record_id'] or ''} — {r['reason']} "
+                f"(since run {r['first_run']})"
             )
         if len(rejected) > 50:
             lines.append(f"  … and {len(rejected) - 50} more")

@@ -26,7 +26,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fhirpeer",
-        description="Sync peer recovery program exports (contacts, care teams, handoffs) to a FHIR R4 server.",
+        description=(
+            "Sync peer recovery program exports (contacts, care teams, handoffs) to a FHIR R4 server."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"fhirpeer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -61,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         "check-server", help="what the server supports, and the write strategy fhirpeer will use"
     )
     p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
-    p.add_argument("--config", type=Path, help="YAML config file")
+    p.add_argument(
+        "--input", type=Path, help="check only the types this export folder needs (default: every type)"
+    )
+    p.add_argument("--config", type=Path, help="YAML config file (strategy, strategy_per_type apply)")
     p.add_argument("-v", "--verbose", action="store_true")
 
     p = sub.add_parser("sample", help="generate a realistic sample program export (seeded)")
@@ -86,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except FhirpeerError as exc:
         print(f"fhirpeer: error: {exc}", file=sys.stderr)
+        if exc.exit_code == 3:
+            print("fhirpeer: the server could not be reached or refused us; a rerun is safe", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("fhirpeer: interrupted; a rerun finishes the work", file=sys.stderr)

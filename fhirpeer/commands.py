@@ -56,7 +56,9 @@ def run_sync(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     show_progress = not args.no_progress and sys.stderr.isatty()
-    report = sync(args.input, settings=settings, dry_run=args.dry_run, progress=show_progress)
+    report = sync(
+        args.input, settings=settings, dry_run=args.dry_run, progress=show_progress, print_summary=True
+    )
     return _finish(report, args)
 
 
@@ -72,8 +74,9 @@ def run_check_server(args: argparse.Namespace) -> int:
     from .api import check_server
 
     settings = _settings(args)
-    text, ok = check_server(settings)
-    print(text)
+    configure_logging(settings.log_level, settings.log_format)
+    text, ok = check_server(settings, getattr(args, "input", None))
+    print(text, end="")
     return 0 if ok else 1
 
 

@@ -8,7 +8,6 @@ searching the server for keys that exist there but not in this export.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -77,19 +76,18 @@ class ReferenceResolver:
                 return None
         if not replace:
             return item.resource
-        resource = copy.deepcopy(item.resource)
-        _rewrite(resource, replace)
-        return resource
+        return _rewritten(item.resource, replace)
 
 
-def _rewrite(node: Any, replace: dict[str, str]) -> None:
+def _rewritten(node: Any, replace: dict[str, str]) -> Any:
+    """A deep copy of JSON data with every `reference` found in `replace` rewritten, in one pass
+    (same result as copy.deepcopy + an in-place rewrite, several times faster)."""
     if isinstance(node, dict):
-        ref = node.get("reference")
+        out = {k: _rewritten(v, replace) if isinstance(v, dict | list) else v for k, v in node.items()}
+        ref = out.get("reference")
         if isinstance(ref, str) and ref in replace:
-            node["reference"] = replace[ref]
-        for value in node.values():
-            if isinstance(value, dict | list):
-                _rewrite(value, replace)
-    elif isinstance(node, list):
-        for value in node:
-            _rewrite(value, replace)
+            out["reference"] = replace[ref]
+        return out
+    if isinstance(node, list):
+        return [_rewritten(v, replace) if isinstance(v, dict | list) else v for v in node]
+    return node

@@ -221,7 +221,7 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
-def run_sync(ctx: SyncContext, on_error: Callable[[ServerError], Any] | None = None) -> RunReport:
+def run_sync(ctx: SyncContext) -> RunReport:
     """Run one sync (or dry run) and return its report; the caller owns lock, clients and state."""
     report = RunReport(command="sync --dry-run" if ctx.dry_run else "sync", run_id=ctx.run_id,
                        strategy=describe_strategies(ctx.strategies), server=ctx.settings.server)  # fmt: skip

@@ -16,20 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .bundles import bundle, entry, full_url
 from .client import FhirClient, parse_location
-from .errors import FatalError
+from .errors import FatalError, OutcomeIssue
+from .mappers import Ref
 from .mappings import Mappings
-from .outcome import summarize_issues
+from .outcome import parse_operation_outcome, summarize_issues
 from .planner import PlannedWrite
 from .resolver import ReferenceResolver
 from .state import content_hash
 
 log = logging.getLogger("fhirpeer.writer")
+
+_HAPI_CODE = re.compile(r"\bHAPI-\d{4}\b")
 
 STRATEGIES = ("transaction", "batch", "conditional_put", "search_then_write", "client_id_put")
 
@@ -118,14 +122,13 @@ class Writer:
 
     def _from_entry_response(self, w: PlannedWrite, e: dict[str, Any]) -> WriteOutcome:
         resp = e.get("response") or {}
-        status = int(str(resp.get("status", "0")).split()[0] or 0)
+        status = _entry_status(e)
         _, sid, version = parse_location(resp.get("location"))
         if version is None and resp.get("etag"):
             version = str(resp["etag"]).removeprefix("W/").strip('"') or None
         if status >= 400:
-            return WriteOutcome(
-                w, "failed", reason=f"server refused: HTTP {status}{_issues(resp.get('outcome'))}"
-            )
+            issues = parse_operation_outcome(resp.get("outcome")) if resp.get("outcome") else []
+            return WriteOutcome(w, "failed", reason=self._refusal_reason(w, status, issues))
         result = "created" if status == 201 else "updated"
         return WriteOutcome(w, result, sid or w.server_id, version)
 
@@ -143,7 +146,7 @@ class Writer:
         response = self.client.batch(bundle([self._entry(w, require_literal=True) for w in ready], "batch"))
         for w, e in zip(ready, response.get("entry") or [], strict=False):
             outcome = self._from_entry_response(w, e)
-            if outcome.result == "failed" and w.version_id and "HTTP 412" in outcome.reason:
+            if outcome.result == "failed" and self._if_match_failed(w, _entry_status(e)):
                 outcome = self._resolve_conflict(w)
             outcomes.append(outcome)
         return outcomes
@@ -184,13 +187,40 @@ class Writer:
 
     # --- refusals and conflicts ------------------------------------------------------------------
     def _refused_single(self, w: PlannedWrite, exc: FatalError) -> WriteOutcome:
-        if exc.status == 412 and w.version_id and self.conflict_policy == "skip":
+        if self._if_match_failed(w, exc.status):
             return self._resolve_conflict(w)
-        if exc.status == 412:
-            return WriteOutcome(
-                w, "failed", reason="duplicate data on the server: more than one resource has this identifier"
+        return WriteOutcome(w, "failed", reason=self._refusal_reason(w, exc.status, exc.issues))
+
+    def _if_match_failed(self, w: PlannedWrite, status: int | None) -> bool:
+        """A 412 on `PUT Type/id` with If-Match: the version changed (not a duplicate identifier)."""
+        return status == 412 and bool(w.server_id and w.version_id) and self.conflict_policy == "skip"
+
+    def _refusal_reason(self, w: PlannedWrite, status: int | None, issues: list[OutcomeIssue]) -> str:
+        """Why the server refused one record, in words a program coordinator can act on (no PHI beyond the
+        record's own business key, which the report carries anyway)."""
+        codes = _hapi_codes(issues)
+        detail = _issues_text(issues)
+        if status == 412 and "HAPI-1092" in codes:
+            columns = ", ".join(dict.fromkeys(r.column for r in w.item.refs)) or "a reference"
+            return (
+                f"duplicate data on the server: a record this {w.resource_type} points at ({columns}) is "
+                f"held more than once there; remove the extra copies, then rerun{detail}"
             )
-        return WriteOutcome(w, "failed", reason=f"server refused: HTTP {exc.status}{_issues_of(exc)}")
+        if status == 412:
+            return (
+                f"duplicate data on the server: more than one {w.resource_type} carries business key "
+                f"{w.key} (identifier {self.mappings.system_for(w.resource_type)}); fhirpeer does not guess "
+                f"which one to update — remove the extra copies, then rerun{detail}"
+            )
+        if status == 404 and ("HAPI-1091" in codes or self._unresolved_refs(w)):
+            refs = self._unresolved_refs(w) or list(w.item.refs)
+            named = ", ".join(dict.fromkeys(f"{r.column} → {r.resource_type}" for r in refs))
+            return f"a referenced record was not found on the server ({named or 'a reference'}){detail}"
+        return f"server refused: HTTP {status}{detail}"
+
+    def _unresolved_refs(self, w: PlannedWrite) -> list[Ref]:
+        """The references of a write that fhirpeer could not make literal (sent as conditional references)."""
+        return [r for r in w.item.refs if not self.resolver.known(r.resource_type, r.key)]
 
     def _resolve_conflict(self, w: PlannedWrite) -> WriteOutcome:
         """If-Match failed: the server's version is not the one fhirpeer wrote. Was the newer version
@@ -205,7 +235,8 @@ class Writer:
             return WriteOutcome(w, "updated", w.server_id, version)
         return WriteOutcome(
             w, "conflict", w.server_id, None,
-            reason=f"changed on the server since fhirpeer wrote version {w.version_id} (now {version}); left alone",
+            reason=f"changed on the server since fhirpeer wrote version {w.version_id} (now {version}); "
+            "left alone",
         )  # fmt: skip
 
     def _literal(self, w: PlannedWrite) -> dict[str, Any]:
@@ -234,13 +265,16 @@ def client_id(namespace: str, resource_type: str, key: str) -> str:
     return "fp" + hashlib.sha256(f"{namespace}|{resource_type}|{key}".encode()).hexdigest()[:40]
 
 
-def _issues(outcome: dict[str, Any] | None) -> str:
-    from .outcome import parse_operation_outcome
+def _entry_status(e: dict[str, Any]) -> int:
+    """The HTTP status of a transaction/batch response entry (``"412 Precondition Failed"`` → 412)."""
+    text = str((e.get("response") or {}).get("status", "0")).split()
+    return int(text[0]) if text and text[0].isdigit() else 0
 
-    text = summarize_issues(parse_operation_outcome(outcome)) if outcome else ""
-    return f" ({text})" if text else ""
+
+def _hapi_codes(issues: list[OutcomeIssue]) -> set[str]:
+    return {code for i in issues for code in _HAPI_CODE.findall(i.diagnostics or "")}
 
 
-def _issues_of(exc: FatalError) -> str:
-    text = summarize_issues(exc.issues)
+def _issues_text(issues: list[OutcomeIssue]) -> str:
+    text = summarize_issues(issues)
     return f" ({text})" if text else ""

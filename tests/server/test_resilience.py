@@ -6,6 +6,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,13 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from fhirpeer.sample import generate_program
 from fhirpeer.state import RunLock
 from tests.server.test_sync import all_versions, expected_keys, rows, sync, write_rows
 from tests.support.fault_proxy import FaultProxy
-from tests.support.inventory import inventory
+from tests.support.inventory import fhir_client, inventory
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,6 +97,7 @@ def test_lock_left_by_a_killed_run_is_taken_over(fhir_base_url, test_namespace, 
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     holder.send_signal(signal.SIGKILL)
     holder.wait()
+    holder.stdout.close()
     assert (tmp_path / "state.sqlite.lock").exists()  # the stale lock file is still there
     code, _ = sync(fhir_base_url, test_namespace, export, tmp_path)
     assert code == 0
@@ -140,7 +141,7 @@ def test_parallel_workers_produce_no_duplicates(fhir_base_url, test_namespace, t
     code, report = sync(
         fhir_base_url, test_namespace, export, tmp_path, "--workers", "4", "--batch-size", "25"
     )
-    assert code == 0
+    assert code == 0, report["rejected"][:3]
     assert_exactly_once(fhir_base_url, test_namespace, export)
 
 
@@ -154,10 +155,8 @@ def test_resource_edited_on_the_server_is_reported_as_conflict_and_left_alone(
     target = next(r for r in contacts if r["mode"] == "telephone" and r["duration_min"])
     enc = inventory(fhir_base_url, test_namespace, "Encounter")[target["contact_id"]][0]
     enc["length"]["value"] = 99  # someone fixes the duration in the EHR
-    r = requests.put(
-        f"{fhir_base_url}/Encounter/{enc['id']}", json=enc, headers={"Content-Type": "application/fhir+json"}
-    )
-    assert r.status_code == 200
+    with fhir_client(fhir_base_url) as client:
+        assert client.put(f"Encounter/{enc['id']}", enc).status == 200
     target["duration_min"] = "31"  # and the program also changes the row
     write_rows(export / "peer_contacts.csv", contacts)
 
@@ -174,3 +173,16 @@ def test_resource_edited_on_the_server_is_reported_as_conflict_and_left_alone(
     now = inventory(fhir_base_url, test_namespace, "Encounter")[target["contact_id"]]
     assert [e["length"]["value"] for e in now] == [31]
     json.dumps(report)
+
+
+def test_closed_port_exits_3_within_a_minute(test_namespace, tmp_path, capsys):
+    export = tmp_path / "export"
+    generate_program(export, patients=5, seed=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    code, _ = sync(f"http://127.0.0.1:{port}/fhir", test_namespace, export, tmp_path)
+    assert code == 3
+    assert time.monotonic() - started < 60
+    assert "a rerun is safe" in capsys.readouterr().err
