@@ -47,16 +47,12 @@ CARETEAM_SEARCH_PARAMS: tuple[tuple[str, str, tuple[str, ...], str | None], ...]
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(
-        prog="python -m fhirpeer._sekmet_main", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m fhirpeer._sekmet_main", description=__doc__.splitlines()[0])
     parser.add_argument("--settings", required=True, help="sekmet settings YAML file")
     parser.add_argument(
         "--careteam-params", action="store_true", help="register the CareTeam search parameters sekmet lacks"
     )
-    parser.add_argument(
-        "--watch-parent", action="store_true", help="shut down when the parent process goes away"
-    )
+    parser.add_argument("--watch-parent", action="store_true", help="shut down when the parent process goes away")
     return parser.parse_args(argv)
 
 
@@ -74,9 +70,7 @@ def reindex_type(store: Any, resource_type: str) -> int:
     import json
 
     with store.transaction():
-        rows = store.conn.execute(
-            "SELECT json FROM resources WHERE type=? AND deleted=0", (resource_type,)
-        ).fetchall()
+        rows = store.conn.execute("SELECT json FROM resources WHERE type=? AND deleted=0", (resource_type,)).fetchall()
         for row in rows:
             store._reindex(json.loads(row["json"]))
     return len(rows)

@@ -153,11 +153,7 @@ def _strategies(client: FhirClient, types: list[str], settings: Settings) -> dic
 
 
 def _print_report(report: RunReport, dry_run: bool) -> None:
-    head = (
-        "dry run — nothing was written. A sync would:"
-        if dry_run
-        else f"run {report.run_id} ({report.strategy}):"
-    )
+    head = "dry run — nothing was written. A sync would:" if dry_run else f"run {report.run_id} ({report.strategy}):"
     print(head)
     outcomes = ("created", "updated", "unchanged", "failed", "skipped")
     print(report.summary(outcomes=outcomes))
@@ -278,8 +274,7 @@ def status_text(state_path: Path, *, runs: int = 10) -> str:
     try:
         lines = [
             "last runs:",
-            f"  {'run':<13}{'started (UTC)':<22}{'status':<12}{'exit':>4}  {'written':>8}  "
-            f"{'rejected':>8}  server",
+            f"  {'run':<13}{'started (UTC)':<22}{'status':<12}{'exit':>4}  {'written':>8}  {'rejected':>8}  server",
         ]
         for r in store.last_runs(runs):
             counts = json.loads(r["counts"] or "{}")
@@ -290,13 +285,10 @@ def status_text(state_path: Path, *, runs: int = 10) -> str:
                 f"{(r['rejected'] or 0):>8}  {r['server'] or ''}"
             )
         rejected = store.rejections()
-        lines.append(
-            f"\n{len(rejected)} record(s) currently rejected (quarantined until a run accepts them):"
-        )
+        lines.append(f"\n{len(rejected)} record(s) currently rejected (quarantined until a run accepts them):")
         for r in rejected[:50]:
             lines.append(
-                f"  {r['file']}:{r['line']} {r['record_id'] or ''} — {r['reason']} "
-                f"(since run {r['first_run']})"
+                f"  {r['file']}:{r['line']} {r['record_id'] or ''} — {r['reason']} (since run {r['first_run']})"
             )
         if len(rejected) > 50:
             lines.append(f"  … and {len(rejected) - 50} more")

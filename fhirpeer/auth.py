@@ -116,21 +116,16 @@ def discover_token_endpoint(session: requests.Session, base_url: str, *, timeout
     try:
         response = session.get(url, headers={"Accept": "application/json"}, timeout=timeout)
     except requests.RequestException as exc:
-        raise errors.ServerUnreachable(
-            f"SMART discovery at {_no_query(url)} failed: {type(exc).__name__}"
-        ) from None
+        raise errors.ServerUnreachable(f"SMART discovery at {_no_query(url)} failed: {type(exc).__name__}") from None
     if response.status_code != 200:
         raise errors.AuthError(
-            f"SMART discovery at {_no_query(url)} refused: HTTP {response.status_code}; "
-            "set FHIRPEER_TOKEN_URL",
+            f"SMART discovery at {_no_query(url)} refused: HTTP {response.status_code}; set FHIRPEER_TOKEN_URL",
             status=response.status_code,
         )
     endpoint = _json_or_none(response)
     token_endpoint = endpoint.get("token_endpoint") if isinstance(endpoint, dict) else None
     if not isinstance(token_endpoint, str) or not token_endpoint.startswith(("https://", "http://")):
-        raise errors.AuthError(
-            f"SMART discovery at {_no_query(url)} gave no token_endpoint; set FHIRPEER_TOKEN_URL"
-        )
+        raise errors.AuthError(f"SMART discovery at {_no_query(url)} gave no token_endpoint; set FHIRPEER_TOKEN_URL")
     return token_endpoint
 
 
@@ -148,9 +143,7 @@ class _TokenAuth(Auth):
         clock: Clock = time.time,
     ) -> None:
         if not token_url and not base_url:
-            raise errors.ConfigError(
-                f"{type(self).__name__} needs a token URL or a FHIR base URL to discover it"
-            )
+            raise errors.ConfigError(f"{type(self).__name__} needs a token URL or a FHIR base URL to discover it")
         self.token_url = token_url
         self.client_id = client_id
         self.scope = scope
@@ -220,9 +213,7 @@ class _TokenAuth(Auth):
             ) from None
         return self._read_token_response(response, endpoint, started)
 
-    def _read_token_response(
-        self, response: requests.Response, endpoint: str, started: float
-    ) -> tuple[str, float]:
+    def _read_token_response(self, response: requests.Response, endpoint: str, started: float) -> tuple[str, float]:
         status = response.status_code
         where = f"token endpoint {_no_query(endpoint)}"
         if status in (408, 429) or status >= 500:
@@ -408,9 +399,7 @@ def _private_key_from_env(environ: Mapping[str, str]) -> str:
     return pem
 
 
-def auth_from_env(
-    environ: Mapping[str, str], base_url: str, *, session: requests.Session | None = None
-) -> Auth:
+def auth_from_env(environ: Mapping[str, str], base_url: str, *, session: requests.Session | None = None) -> Auth:
     """Build the :class:`Auth` described by ``FHIRPEER_*`` environment variables.
 
     ``FHIRPEER_AUTH`` is one of none (default), basic, bearer, client_credentials, smart_backend. Token URLs

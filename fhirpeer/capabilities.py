@@ -148,16 +148,12 @@ def _as_list(value: Any) -> list[Any]:
 
 def _codes(entries: Any) -> frozenset[str]:
     """The ``code`` of each ``interaction`` entry."""
-    return frozenset(
-        e["code"] for e in _as_list(entries) if isinstance(e, dict) and isinstance(e.get("code"), str)
-    )
+    return frozenset(e["code"] for e in _as_list(entries) if isinstance(e, dict) and isinstance(e.get("code"), str))
 
 
 def _names(entries: Any) -> frozenset[str]:
     """The ``name`` of each ``searchParam`` entry."""
-    return frozenset(
-        e["name"] for e in _as_list(entries) if isinstance(e, dict) and isinstance(e.get("name"), str)
-    )
+    return frozenset(e["name"] for e in _as_list(entries) if isinstance(e, dict) and isinstance(e.get("name"), str))
 
 
 def _server_rest(cs: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -185,9 +181,7 @@ def _parse_resource(entry: Mapping[str, Any], shared_params: frozenset[str]) -> 
 def _parse_resources(rest: Mapping[str, Any]) -> dict[str, ResourceCapabilities]:
     """Every ``rest.resource`` entry that names a type, by type."""
     shared = _names(rest.get("searchParam"))
-    entries = [
-        e for e in _as_list(rest.get("resource")) if isinstance(e, dict) and isinstance(e.get("type"), str)
-    ]
+    entries = [e for e in _as_list(rest.get("resource")) if isinstance(e, dict) and isinstance(e.get("type"), str)]
     return {e["type"]: _parse_resource(e, shared) for e in entries}
 
 
@@ -199,11 +193,7 @@ def _oauth_token_uri(rest: Mapping[str, Any] | None) -> str | None:
     for ext in _as_list(security.get("extension")):
         if isinstance(ext, dict) and ext.get("url") == SMART_OAUTH_URIS:
             for sub in _as_list(ext.get("extension")):
-                if (
-                    isinstance(sub, dict)
-                    and sub.get("url") == "token"
-                    and isinstance(sub.get("valueUri"), str)
-                ):
+                if isinstance(sub, dict) and sub.get("url") == "token" and isinstance(sub.get("valueUri"), str):
                     return sub["valueUri"]
     return None
 
@@ -386,9 +376,7 @@ def _fallback_problem(res: ResourceCapabilities, strategy: Strategy) -> Problem:
             f"writes PUT {t}/<id derived from the key>; a {t} created by someone else with the same "
             "identifier is not found"
         )
-    return Problem(
-        f"{t}: no conditional update by identifier ({why}) — falls back to {strategy}: fhirpeer {how}", t
-    )
+    return Problem(f"{t}: no conditional update by identifier ({why}) — falls back to {strategy}: fhirpeer {how}", t)
 
 
 def _create_only_problem(res: ResourceCapabilities) -> Problem:
@@ -401,9 +389,7 @@ def _create_only_problem(res: ResourceCapabilities) -> Problem:
     )
 
 
-def _forced_problem(
-    res: ResourceCapabilities, strategy: Strategy, feasible: list[Strategy]
-) -> Problem | None:
+def _forced_problem(res: ResourceCapabilities, strategy: Strategy, feasible: list[Strategy]) -> Problem | None:
     """A warning when a forced strategy is not one the statement declares."""
     if strategy in feasible:
         return None
@@ -430,9 +416,7 @@ def _server_problems(caps: ServerCapabilities) -> list[Problem]:
         )
     elif not caps.transaction:
         tail = "one request per resource" if not caps.batch else "batch Bundles at best"
-        problems.append(
-            Problem(f"server does not support transaction Bundles — writes are not atomic ({tail})")
-        )
+        problems.append(Problem(f"server does not support transaction Bundles — writes are not atomic ({tail})"))
     return problems
 
 
@@ -448,9 +432,7 @@ def _type_problems(res: ResourceCapabilities, strategy: Strategy | None, updates
     return problems
 
 
-def _choose(
-    options: Mapping[str, list[Strategy]], forced: Mapping[str, Strategy]
-) -> dict[str, Strategy | None]:
+def _choose(options: Mapping[str, list[Strategy]], forced: Mapping[str, Strategy]) -> dict[str, Strategy | None]:
     """Per type: the forced strategy, else the type's own first choice, else None (cannot write)."""
     return {t: forced.get(t) or (opts[0] if opts else None) for t, opts in options.items()}
 

@@ -17,18 +17,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report-json", type=Path, help="write the run report (JSON) here")
     p.add_argument("--timezone", dest="site_timezone", help="IANA zone for timestamps without an offset")
     p.add_argument("--namespace", help="identifier namespace URI (overrides identifiers.yaml)")
-    p.add_argument(
-        "-v", "--verbose", action="store_true", help="debug logging (ids and statuses only, never PHI)"
-    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (ids and statuses only, never PHI)")
     p.add_argument("--log-format", choices=["text", "json"], help="log line format on stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fhirpeer",
-        description=(
-            "Sync peer recovery program exports (contacts, care teams, handoffs) to a FHIR R4 server."
-        ),
+        description=("Sync peer recovery program exports (contacts, care teams, handoffs) to a FHIR R4 server."),
     )
     parser.add_argument("--version", action="version", version=f"fhirpeer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -59,13 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
     p.add_argument("--runs", type=int, default=10, help="how many runs to show")
 
-    p = sub.add_parser(
-        "check-server", help="what the server supports, and the write strategy fhirpeer will use"
-    )
+    p = sub.add_parser("check-server", help="what the server supports, and the write strategy fhirpeer will use")
     p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
-    p.add_argument(
-        "--input", type=Path, help="check only the types this export folder needs (default: every type)"
-    )
+    p.add_argument("--input", type=Path, help="check only the types this export folder needs (default: every type)")
     p.add_argument("--config", type=Path, help="YAML config file (strategy, strategy_per_type apply)")
     p.add_argument("-v", "--verbose", action="store_true")
 

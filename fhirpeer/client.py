@@ -309,9 +309,7 @@ class FhirClient:
         """Send with retries and one re-authentication on 401; 403 and a second 401 raise AuthError."""
         label = label or f"{method} {describe_target(target)}"
         data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        attempt = partial(
-            self._send, method, self._url(target), params, data, dict(headers or {}), authenticate
-        )
+        attempt = partial(self._send, method, self._url(target), params, data, dict(headers or {}), authenticate)
         response = self._with_retry(attempt, label, idempotent)
         if response.status_code == 401 and authenticate:
             response.close()
@@ -380,9 +378,7 @@ class FhirClient:
         reason = "after re-authentication" if status == 401 else "forbidden"
         summary = summarize_issues(issues)
         detail = f" ({summary})" if summary else ""
-        raise errors.AuthError(
-            f"{label} refused: HTTP {status} {reason}{detail}", status=status, issues=issues
-        )
+        raise errors.AuthError(f"{label} refused: HTTP {status} {reason}{detail}", status=status, issues=issues)
 
     def _raise_refusal(self, response: requests.Response, label: str) -> None:
         """Raise FatalError for a final non-success response (TemporaryError for an unretried 429/5xx)."""
@@ -392,9 +388,7 @@ class FhirClient:
         summary = summarize_issues(issues)
         detail = f" ({summary})" if summary else ""
         if status in RETRY_STATUSES:  # only reaches here when the request was not safe to retry
-            raise errors.TemporaryError(
-                f"{label} failed: HTTP {status} (not retried)", status=status, issues=issues
-            )
+            raise errors.TemporaryError(f"{label} failed: HTTP {status} (not retried)", status=status, issues=issues)
         verb = "refused" if status < 500 else "failed"
         raise errors.FatalError(f"{label} {verb}: HTTP {status}{detail}", status=status, issues=issues)
 

@@ -56,9 +56,7 @@ def run_sync(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     show_progress = not args.no_progress and sys.stderr.isatty()
-    report = sync(
-        args.input, settings=settings, dry_run=args.dry_run, progress=show_progress, print_summary=True
-    )
+    report = sync(args.input, settings=settings, dry_run=args.dry_run, progress=show_progress, print_summary=True)
     return _finish(report, args)
 
 
@@ -83,9 +81,7 @@ def run_check_server(args: argparse.Namespace) -> int:
 def run_sample(args: argparse.Namespace) -> int:
     from .sample import generate_program
 
-    summary = generate_program(
-        args.out, patients=args.patients, seed=args.seed, target_contacts=args.contacts
-    )
+    summary = generate_program(args.out, patients=args.patients, seed=args.seed, target_contacts=args.contacts)
     print(summary.format())
     return 0
 

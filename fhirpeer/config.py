@@ -36,9 +36,7 @@ class Settings(BaseSettings):
     batch_size: int = 200
     workers: int = 1
     conflict_policy: Literal["skip", "overwrite"] = "skip"
-    strategy: Literal[
-        "auto", "transaction", "batch", "conditional_put", "search_then_write", "client_id_put"
-    ] = "auto"
+    strategy: Literal["auto", "transaction", "batch", "conditional_put", "search_then_write", "client_id_put"] = "auto"
     # per resource type, e.g. {CareTeam: client_id_put} for a server without CareTeam identifier search
     strategy_per_type: dict[
         str, Literal["transaction", "batch", "conditional_put", "search_then_write", "client_id_put"]
@@ -102,8 +100,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         loaded = _settings_class(Path(config_file) if config_file else None)(**given)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
-            for e in exc.errors(include_input=False)
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors(include_input=False)
         )
         raise ConfigError(f"invalid settings: {problems}") from None
     return Settings.model_validate(loaded.model_dump())

@@ -59,7 +59,8 @@ R4_SERVICEREQUEST_STATUS = (
     "unknown",
 )
 R4_SERVICEREQUEST_INTENT = (
-    "proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option",
+    "proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order",
+    "option",
 )  # fmt: skip
 R4_REQUEST_PRIORITY = ("routine", "urgent", "asap", "stat")
 R4_ADMINISTRATIVE_GENDER = ("male", "female", "other", "unknown")

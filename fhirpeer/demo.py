@@ -7,6 +7,7 @@ prints where to browse the data. Everything lives in one folder the user can loo
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import threading
@@ -33,9 +34,7 @@ def _prepare(folder: Path) -> None:
 
 
 def _line(report: RunReport) -> str:
-    totals = {
-        o: sum(c[o] for c in report.counts.values()) for o in ("created", "updated", "unchanged", "failed")
-    }
+    totals = {o: sum(c[o] for c in report.counts.values()) for o in ("created", "updated", "unchanged", "failed")}
     return (
         f"created {totals['created']:>5}  updated {totals['updated']:>4}  unchanged {totals['unchanged']:>5}  "
         f"rejected {len(report.rejected):>3}   ({report.seconds:.1f}s, exit {report.exit_code})"
@@ -85,7 +84,5 @@ def run_demo(folder: Path, *, patients: int = 40, keep_running: bool = False) ->
 def _wait_for_interrupt() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass

@@ -54,8 +54,7 @@ def require_sekmet() -> None:
     """Raise :class:`ConfigError` when the optional server dependency is not installed."""
     if importlib.util.find_spec("sekmet") is None or importlib.util.find_spec("uvicorn") is None:
         raise ConfigError(
-            "The embedded FHIR server needs sekmet-fhir, which is not installed: "
-            "pip install 'fhirpeer[server]'"
+            "The embedded FHIR server needs sekmet-fhir, which is not installed: pip install 'fhirpeer[server]'"
         )
 
 

@@ -165,15 +165,11 @@ def load_mappings(directory: Path | None = None, *, namespace: str | None = None
     ns = (namespace or raw["identifiers"].get("namespace") or "").rstrip("/")
     if not ns.startswith(("http://", "https://", "urn:")):
         raise ConfigError("identifiers.yaml: namespace must be an absolute URI (https://… or urn:…)")
-    local_base = (
-        str(raw["identifiers"].get("local_code_system_base", "")).replace("{namespace}", ns).rstrip("/")
-    )
+    local_base = str(raw["identifiers"].get("local_code_system_base", "")).replace("{namespace}", ns).rstrip("/")
     resolved = _resolve(raw, ns, local_base)
     resolved["identifiers"]["namespace"] = ns
     resolved["identifiers"]["local_code_system_base"] = local_base
-    models = {
-        name: _validate(folder / f"{name}.yaml", model, resolved[name]) for name, model in _FILES.items()
-    }
+    models = {name: _validate(folder / f"{name}.yaml", model, resolved[name]) for name, model in _FILES.items()}
     mappings = Mappings(**models, source=str(folder))
     _check_complete(mappings)
     return mappings
@@ -223,9 +219,7 @@ def _require(file: str, section: str, present: object, needed: tuple[str, ...]) 
 
 def _require_in(file: str, section: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(
-            f"{file}: {section} '{value}' is not an allowed FHIR R4 code ({', '.join(allowed)})"
-        )
+        raise ConfigError(f"{file}: {section} '{value}' is not an allowed FHIR R4 code ({', '.join(allowed)})")
 
 
 def _check_complete(m: Mappings) -> None:

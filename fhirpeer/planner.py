@@ -35,9 +35,7 @@ class PlannedWrite:
 
     def request(self, mappings: Mappings, *, if_match: bool = True) -> WriteRequest:
         if if_match and self.server_id and self.version_id:
-            return WriteRequest(
-                "PUT", f"{self.resource_type}/{self.server_id}", if_match=f'W/"{self.version_id}"'
-            )
+            return WriteRequest("PUT", f"{self.resource_type}/{self.server_id}", if_match=f'W/"{self.version_id}"')
         return WriteRequest("PUT", match_url(mappings, self.resource_type, self.key))
 
 

@@ -107,11 +107,7 @@ def check_header(path: Path, kind: InputKind, columns: FileColumns) -> dict[str,
 
 def _field_positions(path: Path, header: list[str], kind: InputKind, columns: FileColumns) -> dict[str, int]:
     index = {name.strip(): i for i, name in enumerate(header)}
-    missing = [
-        columns.columns.get(f, f)
-        for f in required_fields(kind.model)
-        if columns.columns.get(f, f) not in index
-    ]
+    missing = [columns.columns.get(f, f) for f in required_fields(kind.model) if columns.columns.get(f, f) not in index]
     if missing:
         raise InputFileError(f"{path.name}: missing required column(s): {', '.join(missing)}")
     return {field: index[col] for field, col in columns.columns.items() if col in index}
@@ -164,9 +160,7 @@ def _cell(cells: list[str], index: int) -> str | None:
     return value or None
 
 
-def _rejection(
-    file: str, line: int, record_id: str | None, exc: ValidationError, columns: FileColumns
-) -> Rejection:
+def _rejection(file: str, line: int, record_id: str | None, exc: ValidationError, columns: FileColumns) -> Rejection:
     """Reduce a pydantic error to 'column: reason' parts, without the input values."""
     parts: list[tuple[str | None, str]] = []
     for err in exc.errors(include_input=False, include_url=False):

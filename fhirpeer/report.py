@@ -61,9 +61,7 @@ class RunReport:
         return sum(c["failed"] for c in self.counts.values())
 
     def to_dict(self) -> dict[str, Any]:
-        ordered = [t for t in RESOURCE_TYPES if t in self.counts] + sorted(
-            set(self.counts) - set(RESOURCE_TYPES)
-        )
+        ordered = [t for t in RESOURCE_TYPES if t in self.counts] + sorted(set(self.counts) - set(RESOURCE_TYPES))
         return {
             "command": self.command,
             "run_id": self.run_id,

@@ -372,9 +372,7 @@ class _StaffMaker:
     def __init__(self, rng: random.Random, roster: _Roster) -> None:
         self._rng, self._roster, self._npis = rng, roster, set[str]()
 
-    def make(
-        self, prefix: str, discipline: str, count: int, site: Callable[[int], str], npi: bool
-    ) -> list[str]:
+    def make(self, prefix: str, discipline: str, count: int, site: Callable[[int], str], npi: bool) -> list[str]:
         ids = []
         for n in range(count):
             staff_id = f"{prefix}-{n + 1:04d}"
@@ -418,9 +416,7 @@ def _build_roster(rng: random.Random, patients: int) -> _Roster:
     maker.make("PEER", "peer", n_peers, lambda n: pod_site(n // PEERS_PER_POD), npi=False)
     pcps = maker.make("PCP", "pcp", n_pods, pod_site, npi=True)
     lcsws = maker.make("LCSW", "lcsw", n_pods, pod_site, npi=True)
-    psychiatrists = maker.make(
-        "PSY", "psychiatrist", math.ceil(n_pods / PODS_PER_PSYCHIATRIST), lambda n: "", True
-    )
+    psychiatrists = maker.make("PSY", "psychiatrist", math.ceil(n_pods / PODS_PER_PSYCHIATRIST), lambda n: "", True)
     maker.make(
         "SUP",
         "peer_supervisor",
@@ -431,9 +427,7 @@ def _build_roster(rng: random.Random, patients: int) -> _Roster:
     maker.make("CM", "case_manager", max(1, math.ceil(n_pods / 5)), pod_site, npi=False)
     maker.make("ED", "ed_clinician", max(2, math.ceil(n_peers / 6)), lambda n: ED_SITE, npi=True)
     for pod in range(n_pods):
-        roster.pods.append(
-            _Pod(pod_site(pod), pcps[pod], lcsws[pod], psychiatrists[pod // PODS_PER_PSYCHIATRIST])
-        )
+        roster.pods.append(_Pod(pod_site(pod), pcps[pod], lcsws[pod], psychiatrists[pod // PODS_PER_PSYCHIATRIST]))
         roster.practice_pcps.setdefault(pod_site(pod), []).append(pcps[pod])
     return roster
 
@@ -519,9 +513,7 @@ class _Stats:
             out.append(m)
         return (out[0], out[1], out[2])
 
-    def summary(
-        self, out_dir: Path, patients: int, rate: float, as_of: date, elapsed: float
-    ) -> SampleSummary:
+    def summary(self, out_dir: Path, patients: int, rate: float, as_of: date, elapsed: float) -> SampleSummary:
         n = max(1, self.counts[CONTACTS])
         loads = [self.caseload[p] for p in self.caseload] or [0]
         return SampleSummary(
@@ -577,8 +569,7 @@ class _Generator:
         self._cover = 0
         self._clock = tuple(f"T{t // 60:02d}:{t % 60:02d}:00{offset}" for t in range(24 * 60))
         self._purpose_pools = tuple(
-            tuple(self._draw_purposes(stage) for _ in range(PURPOSE_POOL_SIZE))
-            for stage in range(len(_PURPOSE_STAGES))
+            tuple(self._draw_purposes(stage) for _ in range(PURPOSE_POOL_SIZE)) for stage in range(len(_PURPOSE_STAGES))
         )
 
     @property
@@ -601,9 +592,7 @@ class _Generator:
         """Draw patient `index` (0-based) and its patients.csv row."""
         rng = self.rng
         number = index + 1
-        enrolled = _weekday(
-            self.start + timedelta(days=rng.randrange(ENROLLMENT_WINDOW_DAYS)), self.start, date.max
-        )
+        enrolled = _weekday(self.start + timedelta(days=rng.randrange(ENROLLMENT_WINDOW_DAYS)), self.start, date.max)
         peer_index = index % len(self.roster.peers)
         patient = _Patient(
             index=index,
@@ -661,9 +650,7 @@ class _Generator:
                 self.stats.caseload[row[2]] += 1
         return rows
 
-    def _member_rows(
-        self, p: _Patient, role: str, staff_id: str, final_end: str, on_team: set[str]
-    ) -> list[list[str]]:
+    def _member_rows(self, p: _Patient, role: str, staff_id: str, final_end: str, on_team: set[str]) -> list[list[str]]:
         """One member's row, or two when coverage rotates mid-program (end_date, then the replacement)."""
         site = p.pod.site_id
         rotation = {"peer": 0.06, "lcsw": 0.08, "pcp": 0.03}.get(role, 0.0)
@@ -787,9 +774,7 @@ class _Generator:
             if day < self.as_of:
                 via = rng.choice(("warm_line", "in_person", "telephone"))
                 stamp, peer = self._office_stamp(day), p.peer_on(day)
-                rows.append(
-                    self._handoff(p, "aftercare_peer", day, stamp, peer, "", PEER_PROGRAM_SITE, "", via)
-                )
+                rows.append(self._handoff(p, "aftercare_peer", day, stamp, peer, "", PEER_PROGRAM_SITE, "", via))
         rows.sort(key=lambda item: item[0])
         for _, row in rows:
             self._handoff_seq += 1
@@ -806,9 +791,7 @@ class _Generator:
         to_staff = p.peer_on(day) if returning or rng.random() < 0.6 else ""
         requester = rng.choice(self.roster.by_discipline["ed_clinician"])
         via = rng.choice(("warm_line", "warm_line", "in_person"))
-        return self._handoff(
-            p, "ed_to_peer", day, requested, requester, to_staff, PEER_PROGRAM_SITE, priority, via
-        )
+        return self._handoff(p, "ed_to_peer", day, requested, requester, to_staff, PEER_PROGRAM_SITE, priority, via)
 
     def _referral(self, p: _Patient) -> tuple[str, list[str]] | None:
         rng = self.rng
@@ -1133,9 +1116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     patients = args.patients
     if patients is None:
-        patients = (
-            patients_for_contacts(args.target_contacts, months=args.months) if args.target_contacts else 300
-        )
+        patients = patients_for_contacts(args.target_contacts, months=args.months) if args.target_contacts else 300
     summary = generate_program(
         args.out_dir,
         patients=patients,

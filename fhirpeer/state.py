@@ -149,10 +149,7 @@ class StateStore:
                 "INSERT INTO synced VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (target, resource_type, key) DO UPDATE "
                 "SET hash=excluded.hash, server_id=excluded.server_id, version_id=excluded.version_id, "
                 "run_id=excluded.run_id, written_at=excluded.written_at",
-                [
-                    (self.target, w.resource_type, w.key, w.hash, w.server_id, w.version_id, run_id, now)
-                    for w in writes
-                ],
+                [(self.target, w.resource_type, w.key, w.hash, w.server_id, w.version_id, run_id, now) for w in writes],
             )
 
     def server_ids(self, resource_type: str, keys: Iterable[str]) -> dict[str, str]:
@@ -171,9 +168,7 @@ class StateStore:
         started = _now()
         with self._tx() as db:
             # a run still marked running belongs to a process that died (we hold the lock now)
-            db.execute(
-                "UPDATE runs SET status='interrupted' WHERE status='running' AND target=?", (self.target,)
-            )
+            db.execute("UPDATE runs SET status='interrupted' WHERE status='running' AND target=?", (self.target,))
             db.execute(
                 "INSERT INTO runs (run_id, target, server, command, started_at, status) VALUES (?,?,?,?,?,?)",
                 (run_id, self.target, server, command, started, "running"),
@@ -193,7 +188,8 @@ class StateStore:
         finished = _now()
         with self._tx() as db:
             db.execute(
-                "UPDATE runs SET finished_at=?, status=?, exit_code=?, counts=?, rejected=?, conflicts=? WHERE run_id=?",
+                "UPDATE runs SET finished_at=?, status=?, exit_code=?, counts=?, rejected=?, conflicts=? "
+                "WHERE run_id=?",
                 (finished, status, exit_code, json.dumps(counts), rejected, conflicts, run_id),
             )
         return finished

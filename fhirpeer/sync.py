@@ -12,10 +12,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from .client import FhirClient
 from .config import Settings
@@ -77,9 +76,7 @@ class SyncEngine:
 
     def _detail(self, resource_type: str) -> str:
         c = self.report.counts.get(resource_type, {})
-        return " ".join(
-            f"{o} {c.get(o, 0):,}" for o in ("created", "updated", "unchanged", "failed") if c.get(o)
-        )
+        return " ".join(f"{o} {c.get(o, 0):,}" for o in ("created", "updated", "unchanged", "failed") if c.get(o))
 
     def _sync_chunk(self, items: list[Item]) -> None:
         resources: list[MappedResource] = []
@@ -120,8 +117,7 @@ class SyncEngine:
             missing = [r for r in w.item.refs if not self.resolver.known(r.resource_type, r.key)]
             if missing:
                 reason = "; ".join(
-                    f"{r.column}: no {r.resource_type} with this key in the export or on the server"
-                    for r in missing
+                    f"{r.column}: no {r.resource_type} with this key in the export or on the server" for r in missing
                 )
                 self._reject_write(w, reason, stage="reference")
             else:
@@ -155,9 +151,7 @@ class SyncEngine:
             if len(self.writers) == 1:
                 self.writers[0].write(partitions[0], self._record, strategy)
                 continue
-            with ThreadPoolExecutor(
-                max_workers=len(self.writers), thread_name_prefix="fhirpeer-writer"
-            ) as pool:
+            with ThreadPoolExecutor(max_workers=len(self.writers), thread_name_prefix="fhirpeer-writer") as pool:
                 futures = [
                     pool.submit(wr.write, part, self._record, strategy)
                     for wr, part in zip(self.writers, partitions, strict=True)

@@ -52,9 +52,7 @@ def validate_export(
         for writer in writers:
             writer.close()
     for where, n in sorted(dangling.items()):
-        report.warnings.append(
-            f"{where}: {n} reference(s) to keys not in this export (they must exist on the server)"
-        )
+        report.warnings.append(f"{where}: {n} reference(s) to keys not in this export (they must exist on the server)")
     report.seconds = time.perf_counter() - started
     report.exit_code = 1 if report.rejected else 0
     return report

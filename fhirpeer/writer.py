@@ -106,12 +106,7 @@ class Writer:
             self._transaction(writes[:half], on_done)
             self._transaction(writes[half:], on_done)
             return
-        on_done(
-            [
-                self._from_entry_response(w, e)
-                for w, e in zip(writes, response.get("entry") or [], strict=False)
-            ]
-        )
+        on_done([self._from_entry_response(w, e) for w, e in zip(writes, response.get("entry") or [], strict=False)])
 
     def _entry(self, w: PlannedWrite, *, require_literal: bool) -> dict[str, Any]:
         resource = self.resolver.literal(w.item, require_all=require_literal) or w.item.resource
@@ -250,9 +245,7 @@ def same_content(server_resource: dict[str, Any], intended: dict[str, Any]) -> b
 
 def _normalise(resource: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in resource.items() if k not in ("id", "text")}
-    meta = {
-        k: v for k, v in (out.get("meta") or {}).items() if k not in ("versionId", "lastUpdated", "source")
-    }
+    meta = {k: v for k, v in (out.get("meta") or {}).items() if k not in ("versionId", "lastUpdated", "source")}
     if meta:
         out["meta"] = meta
     else:

@@ -88,8 +88,7 @@ def embedded_server_without_careteam_params(
     """An embedded sekmet server without the CareTeam search parameters (sekmet 0.1.1 as shipped)."""
     if external_server():
         pytest.skip(
-            f"{TEST_SERVER_ENV} is set: this test needs a second, embedded server without CareTeam search "
-            "parameters"
+            f"{TEST_SERVER_ENV} is set: this test needs a second, embedded server without CareTeam search parameters"
         )
     with EmbeddedServer(tmp_path_factory.mktemp("fhir-server-plain"), careteam_search_params=False) as server:
         yield server
@@ -113,9 +112,7 @@ def _clean_up_test_namespace(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         delete_namespace(url, namespace)
     except Exception as exc:  # cleanup must not turn a passing test into a failure; say what is left
-        warnings.warn(
-            f"cleanup of {namespace} on {url} incomplete: {type(exc).__name__}: {exc}", stacklevel=1
-        )
+        warnings.warn(f"cleanup of {namespace} on {url} incomplete: {type(exc).__name__}: {exc}", stacklevel=1)
 
 
 @pytest.fixture(autouse=True)

@@ -33,9 +33,7 @@ def map_staff(rec: StaffRecord, source: Source, m: Mappings) -> MappedResource:
         resource["name"] = name
     if rec.discipline:
         mapped = m.roster.disciplines[rec.discipline]
-        resource["qualification"] = [
-            {"code": concept(mapped, m.roster.discipline_system_local, rec.discipline)}
-        ]
+        resource["qualification"] = [{"code": concept(mapped, m.roster.discipline_system_local, rec.discipline)}]
     return MappedResource("Practitioner", rec.staff_id, resource, (source,))
 
 

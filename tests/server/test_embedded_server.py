@@ -98,9 +98,7 @@ def test_metadata_is_fhir_4_0_1(fhir_base_url: str) -> None:
         assert client.capabilities()["fhirVersion"] == "4.0.1"
 
 
-def test_conditional_update_in_transaction_twice_gives_one_resource(
-    fhir_base_url: str, test_namespace: str
-) -> None:
+def test_conditional_update_in_transaction_twice_gives_one_resource(fhir_base_url: str, test_namespace: str) -> None:
     system = namespace_systems(test_namespace)["Patient"]
     bundle = _transaction(_put_entry(_patient(system, "P-1")))
     first, second = _post_transaction(fhir_base_url, bundle), _post_transaction(fhir_base_url, bundle)
@@ -109,9 +107,7 @@ def test_conditional_update_in_transaction_twice_gives_one_resource(
     assert _count(fhir_base_url, "Patient", identifier=f"{system}|P-1") == 1
 
 
-def test_careteam_conditional_update_and_conditional_reference(
-    fhir_base_url: str, test_namespace: str
-) -> None:
+def test_careteam_conditional_update_and_conditional_reference(fhir_base_url: str, test_namespace: str) -> None:
     sid = namespace_systems(test_namespace)
     patient, patient_urn = _patient(sid["Patient"], "P-2"), f"urn:uuid:{uuid.uuid4()}"
     team = {**_careteam(sid["CareTeam"], "T-2"), "subject": {"reference": patient_urn}}

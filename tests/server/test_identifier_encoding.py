@@ -80,9 +80,7 @@ def test_awkward_keys_are_held_once_and_a_rerun_writes_nothing(
 
     code, again = sync(fhir_base_url, test_namespace, export, tmp_path)
     assert code == 0
-    assert {t: again["counts"][t]["created"] + again["counts"][t]["updated"] for t in TYPES} == dict.fromkeys(
-        TYPES, 0
-    )
+    assert {t: again["counts"][t]["created"] + again["counts"][t]["updated"] for t in TYPES} == dict.fromkeys(TYPES, 0)
     assert {t: versions(fhir_base_url, test_namespace, t) for t in TYPES} == held
 
     # without the state store, every key must be found on the server again through its match URL

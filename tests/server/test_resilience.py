@@ -41,9 +41,7 @@ def assert_exactly_once(base_url: str, namespace: str, export: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sync_killed_at_random_points_then_rerun_holds_every_key_once(
-    fhir_base_url, test_namespace, tmp_path
-):
+def test_sync_killed_at_random_points_then_rerun_holds_every_key_once(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
     generate_program(export, patients=60, seed=5)
     state = tmp_path / "state.sqlite"
@@ -105,9 +103,7 @@ def test_lock_left_by_a_killed_run_is_taken_over(fhir_base_url, test_namespace, 
 
 
 @pytest.mark.slow
-def test_sync_through_25_percent_injected_faults_holds_every_key_once(
-    fhir_base_url, test_namespace, tmp_path
-):
+def test_sync_through_25_percent_injected_faults_holds_every_key_once(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
     generate_program(export, patients=30, seed=9)
     faults = {"p_429": 0.07, "p_503": 0.06, "p_reset_before": 0.06, "p_drop_after": 0.06}
@@ -117,9 +113,7 @@ def test_sync_through_25_percent_injected_faults_holds_every_key_once(
         assert code == 0, report["rejected"][:3]
         assert counters["drop_after"] > 0 and counters["429"] > 0 and counters["reset_before"] > 0
         assert report["retries"] >= 1
-        assert_exactly_once(
-            fhir_base_url, test_namespace, export
-        )  # checked on the server, not through the proxy
+        assert_exactly_once(fhir_base_url, test_namespace, export)  # checked on the server, not through the proxy
 
         # second night: updates go to Type/id with If-Match; a lost response then yields 412 on retry,
         # which must be recognised as our own write, not as someone else's change
@@ -138,16 +132,12 @@ def test_sync_through_25_percent_injected_faults_holds_every_key_once(
 def test_parallel_workers_produce_no_duplicates(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
     generate_program(export, patients=40, seed=11)
-    code, report = sync(
-        fhir_base_url, test_namespace, export, tmp_path, "--workers", "4", "--batch-size", "25"
-    )
+    code, report = sync(fhir_base_url, test_namespace, export, tmp_path, "--workers", "4", "--batch-size", "25")
     assert code == 0, report["rejected"][:3]
     assert_exactly_once(fhir_base_url, test_namespace, export)
 
 
-def test_resource_edited_on_the_server_is_reported_as_conflict_and_left_alone(
-    fhir_base_url, test_namespace, tmp_path
-):
+def test_resource_edited_on_the_server_is_reported_as_conflict_and_left_alone(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
     generate_program(export, patients=10, seed=2)
     assert sync(fhir_base_url, test_namespace, export, tmp_path)[0] == 0
@@ -162,9 +152,7 @@ def test_resource_edited_on_the_server_is_reported_as_conflict_and_left_alone(
 
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
     assert code == 1
-    assert [(c["resourceType"], c["id"]) for c in report["conflicts"]] == [
-        ("Encounter", target["contact_id"])
-    ]
+    assert [(c["resourceType"], c["id"]) for c in report["conflicts"]] == [("Encounter", target["contact_id"])]
     now = inventory(fhir_base_url, test_namespace, "Encounter")[target["contact_id"]]
     assert [e["length"]["value"] for e in now] == [99]  # left alone
 

@@ -71,9 +71,7 @@ def expected_keys(export: Path) -> dict[str, set[str]]:
     }
 
 
-def test_first_sync_creates_everything_once_and_rerun_writes_nothing(
-    fhir_base_url, test_namespace, export, tmp_path
-):
+def test_first_sync_creates_everything_once_and_rerun_writes_nothing(fhir_base_url, test_namespace, export, tmp_path):
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
     assert code == 0, report
     expected = expected_keys(export)
@@ -144,9 +142,7 @@ def test_bad_rows_are_rejected_and_every_good_row_lands(fhir_base_url, test_name
     assert report["counts"]["Encounter"]["failed"] == 2
 
 
-def test_missing_required_column_exits_2_and_writes_nothing(
-    fhir_base_url, test_namespace, export, tmp_path, capsys
-):
+def test_missing_required_column_exits_2_and_writes_nothing(fhir_base_url, test_namespace, export, tmp_path, capsys):
     contacts = rows(export / "peer_contacts.csv")
     for r in contacts:
         del r["status"]
@@ -175,9 +171,7 @@ def test_dry_run_reads_the_server_and_writes_nothing(fhir_base_url, test_namespa
     assert all_versions(fhir_base_url, test_namespace) == before
 
 
-def test_state_lost_rerun_adopts_existing_resources_without_duplicates(
-    fhir_base_url, test_namespace, export, tmp_path
-):
+def test_state_lost_rerun_adopts_existing_resources_without_duplicates(fhir_base_url, test_namespace, export, tmp_path):
     assert sync(fhir_base_url, test_namespace, export, tmp_path)[0] == 0
     (tmp_path / "state.sqlite").unlink()
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
@@ -186,9 +180,7 @@ def test_state_lost_rerun_adopts_existing_resources_without_duplicates(
     all_versions(fhir_base_url, test_namespace)  # asserts every key exactly once
 
 
-def test_status_lists_runs_and_quarantined_records_until_fixed(
-    fhir_base_url, test_namespace, export, tmp_path, capsys
-):
+def test_status_lists_runs_and_quarantined_records_until_fixed(fhir_base_url, test_namespace, export, tmp_path, capsys):
     contacts = rows(export / "peer_contacts.csv")
     good_mode = contacts[1]["mode"]
     contacts[1]["mode"] = "fax"
@@ -197,11 +189,7 @@ def test_status_lists_runs_and_quarantined_records_until_fixed(
     capsys.readouterr()
     assert main(["status", "--state", str(tmp_path / "state.sqlite")]) == 0
     out = capsys.readouterr().out
-    assert (
-        "1 record(s) currently rejected" in out
-        and contacts[1]["contact_id"] in out
-        and "mode: unknown value" in out
-    )
+    assert "1 record(s) currently rejected" in out and contacts[1]["contact_id"] in out and "mode: unknown value" in out
     contacts[1]["mode"] = good_mode
     write_rows(export / "peer_contacts.csv", contacts)
     assert sync(fhir_base_url, test_namespace, export, tmp_path)[0] == 0

@@ -197,9 +197,7 @@ class FaultProxy:
         they add up to at most 1."""
         probabilities = (self.p_429, self.p_503, self.p_reset_before, self.p_drop_after)
         if any(not 0.0 <= p <= 1.0 for p in probabilities) or sum(probabilities) > 1.0 + 1e-9:
-            raise ValueError(
-                f"fault probabilities must be in [0, 1] and add up to no more than 1: {probabilities}"
-            )
+            raise ValueError(f"fault probabilities must be in [0, 1] and add up to no more than 1: {probabilities}")
         return probabilities
 
     def choose_fault(self, method: str) -> str | None:

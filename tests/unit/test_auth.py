@@ -249,9 +249,7 @@ def test_smart_backend_assertion(
     key = rsa_key if algorithm == "RS384" else ec_key
     responses.post(TOKEN_URL, json=token_reply("tok-smart", 300))
     jku = "https://fhirpeer.example.org/.well-known/jwks.json"
-    auth = SmartBackendServices(
-        TOKEN_URL, "client-42", pem_of(key), kid="key-2024", algorithm=algorithm, jku=jku
-    )
+    auth = SmartBackendServices(TOKEN_URL, "client-42", pem_of(key), kid="key-2024", algorithm=algorithm, jku=jku)
     headers: dict[str, str] = {}
 
     before = int(time.time())
@@ -387,9 +385,7 @@ def test_env_basic_with_password_file(tmp_path: Path) -> None:
 def test_env_bearer_token_file(tmp_path: Path) -> None:
     (tmp_path / "token").write_text(SECRET, encoding="utf-8")
 
-    auth = auth_from_env(
-        {"FHIRPEER_AUTH": "bearer", "FHIRPEER_BEARER_TOKEN_FILE": str(tmp_path / "token")}, BASE
-    )
+    auth = auth_from_env({"FHIRPEER_AUTH": "bearer", "FHIRPEER_BEARER_TOKEN_FILE": str(tmp_path / "token")}, BASE)
     headers: dict[str, str] = {}
     auth.apply(headers)
 
@@ -443,9 +439,7 @@ def test_env_smart_backend(
         TOKEN_URL,
     )
     assert auth.scope == "system/*.write system/*.read"
-    claims = jwt.decode(
-        auth.client_assertion(TOKEN_URL), key.public_key(), algorithms=[algorithm], audience=TOKEN_URL
-    )
+    claims = jwt.decode(auth.client_assertion(TOKEN_URL), key.public_key(), algorithms=[algorithm], audience=TOKEN_URL)
     assert claims["iss"] == "client-42"
 
 

@@ -112,10 +112,7 @@ def test_type_without_conditional_update_falls_back_to_search_then_write() -> No
     assert plan.overall is None and plan.common is Strategy.SEARCH_THEN_WRITE
     [problem] = plan.problems
     assert problem.resource_type == "ServiceRequest" and not problem.blocking
-    assert (
-        "conditionalUpdate not declared" in problem.message
-        and "falls back to search_then_write" in problem.message
-    )
+    assert "conditionalUpdate not declared" in problem.message and "falls back to search_then_write" in problem.message
 
 
 # --- sekmet (recorded) --------------------------------------------------------------------------------------
@@ -192,10 +189,7 @@ def test_cerner_careteam_and_servicerequest_are_not_writable() -> None:
 def test_cerner_has_no_transaction_and_encounter_is_create_only() -> None:
     _, plan = plan_for(load("cerner"))
     warnings = messages(plan, blocking=False)
-    assert (
-        "server does not support transaction Bundles — writes are not atomic (one request per resource)"
-        in warnings
-    )
+    assert "server does not support transaction Bundles — writes are not atomic (one request per resource)" in warnings
     assert plan.strategy_for("Encounter") is Strategy.SEARCH_THEN_WRITE
     assert plan.can_write("Encounter") and not plan.can_update("Encounter")
     assert any(m.startswith("Encounter: no update interaction (the server offers patch") for m in warnings)

@@ -112,9 +112,7 @@ def test_sync_to_cerner_exits_2_writes_nothing_and_names_what_cannot_be_written(
     state = tmp_path / "state" / "state.sqlite"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         serve(rsps, "cerner.json", SMART_CONFIGURATION)
-        code = main(
-            ["sync", "--server", BASE, "--input", str(export), "--state", str(state), "--no-progress"]
-        )
+        code = main(["sync", "--server", BASE, "--input", str(export), "--state", str(state), "--no-progress"])
         calls = [(c.request.method, c.request.url) for c in rsps.calls]
     err = capsys.readouterr().err
     assert code == 2, err

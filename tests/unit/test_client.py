@@ -34,10 +34,7 @@ def load(name: str) -> dict[str, Any]:
 
 def bundle(resource_ids: list[str], next_url: str | None = None) -> dict[str, Any]:
     links = [{"relation": "next", "url": next_url}] if next_url else []
-    entries = [
-        {"resource": {"resourceType": "Encounter", "id": i}, "search": {"mode": "match"}}
-        for i in resource_ids
-    ]
+    entries = [{"resource": {"resourceType": "Encounter", "id": i}, "search": {"mode": "match"}} for i in resource_ids]
     return {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}
 
 
@@ -72,18 +69,14 @@ def test_every_request_carries_fhir_headers_timeout_and_auth(sleeps: list[float]
 
 @responses.activate
 def test_json_bodies_are_sent_as_fhir_json(client: FhirClient) -> None:
-    responses.post(
-        f"{BASE}/Encounter", status=201, json={**ENCOUNTER, "id": "e1", "meta": {"versionId": "1"}}
-    )
+    responses.post(f"{BASE}/Encounter", status=201, json={**ENCOUNTER, "id": "e1", "meta": {"versionId": "1"}})
 
     result = client.post("Encounter", ENCOUNTER)
 
     request = responses.calls[0].request
     assert request.headers["Content-Type"] == "application/fhir+json"
     assert json.loads(request.body) == ENCOUNTER
-    assert result == WriteResult(
-        201, "Encounter", "e1", "1", {**ENCOUNTER, "id": "e1", "meta": {"versionId": "1"}}
-    )
+    assert result == WriteResult(201, "Encounter", "e1", "1", {**ENCOUNTER, "id": "e1", "meta": {"versionId": "1"}})
     assert result.created
 
 
@@ -234,9 +227,7 @@ def test_batch_posts_to_base_and_rejects_wrong_bundle_types(client: FhirClient) 
         "type": "batch-response",
         "entry": [{"response": {"status": "201 Created"}}],
     }
-    responses.post(
-        BASE, json=reply, match=[matchers.header_matcher({"Content-Type": "application/fhir+json"})]
-    )
+    responses.post(BASE, json=reply, match=[matchers.header_matcher({"Content-Type": "application/fhir+json"})])
 
     assert client.batch({"resourceType": "Bundle", "type": "batch", "entry": [{}]}) == reply
     with pytest.raises(ValueError):
@@ -248,9 +239,7 @@ def test_batch_posts_to_base_and_rejects_wrong_bundle_types(client: FhirClient) 
 
 @pytest.mark.parametrize("status", [400, 404, 409, 412, 422, 500])
 @responses.activate
-def test_refusals_are_not_retried_and_become_fatal(
-    client: FhirClient, sleeps: list[float], status: int
-) -> None:
+def test_refusals_are_not_retried_and_become_fatal(client: FhirClient, sleeps: list[float], status: int) -> None:
     responses.put(f"{BASE}/{COND_PATH}", status=status, json=load("hapi_412_0988.json"))
 
     with pytest.raises(errors.FatalError) as info:
@@ -260,9 +249,7 @@ def test_refusals_are_not_retried_and_become_fatal(
     assert sleeps == []
     error = info.value
     assert error.status == status
-    assert str(error).startswith(
-        f"PUT Encounter?identifier=… {'refused' if status < 500 else 'failed'}: HTTP {status}"
-    )
+    assert str(error).startswith(f"PUT Encounter?identifier=… {'refused' if status < 500 else 'failed'}: HTTP {status}")
     assert "HAPI-0988" in str(error)
     assert [issue.code for issue in error.issues] == ["processing"]
     for secret in ("C-100234", "peer-contact", "Rosalind", "Quimby"):
@@ -292,9 +279,7 @@ def test_delete_returns_status(client: FhirClient, status: int) -> None:
 def test_401_triggers_one_reauthentication_not_counted_as_retry(sleeps: list[float]) -> None:
     responses.post(TOKEN_URL, json={"access_token": "old", "expires_in": 3600})
     responses.post(TOKEN_URL, json={"access_token": "new", "expires_in": 3600})
-    responses.get(
-        f"{BASE}/Encounter/e1", status=401, match=[matchers.header_matcher({"Authorization": "Bearer old"})]
-    )
+    responses.get(f"{BASE}/Encounter/e1", status=401, match=[matchers.header_matcher({"Authorization": "Bearer old"})])
     responses.get(
         f"{BASE}/Encounter/e1",
         json={"resourceType": "Encounter", "id": "e1"},

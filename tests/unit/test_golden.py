@@ -39,14 +39,10 @@ def _no_fhirpeer_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def _run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, dict[str, str], dict[str, Any], str]:
+def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, str], dict[str, Any], str]:
     ndjson = tmp_path / "ndjson"
     report = tmp_path / "report.json"
-    code = main(
-        ["validate", "--input", str(EXPORT), "--ndjson-out", str(ndjson), "--report-json", str(report), *ARGS]
-    )
+    code = main(["validate", "--input", str(EXPORT), "--ndjson-out", str(ndjson), "--report-json", str(report), *ARGS])
     out = capsys.readouterr()
     produced = {p.name: p.read_text(encoding="utf-8") for p in sorted(ndjson.glob("*.ndjson"))}
     doc = json.loads(report.read_text(encoding="utf-8"))
@@ -85,9 +81,7 @@ def test_golden_validate_output(tmp_path: Path, capsys: pytest.CaptureFixture[st
         EXPECTED.mkdir(parents=True)
         for name, text in produced.items():
             (EXPECTED / name).write_text(text, encoding="utf-8")
-        (EXPECTED / "report.json").write_text(
-            json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        (EXPECTED / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         pytest.skip(f"golden files regenerated in {EXPECTED}: review the diff")
 
     expected_files = sorted(p.name for p in EXPECTED.glob("*.ndjson"))

@@ -96,9 +96,7 @@ def created_response(request) -> tuple[int, dict, str]:
     ],
 )
 @responses.activate
-def test_412_multiple_matches_is_duplicate_data_naming_the_key_and_not_retried(
-    mappings, tmp_path, fixture, code
-):
+def test_412_multiple_matches_is_duplicate_data_naming_the_key_and_not_retried(mappings, tmp_path, fixture, code):
     url = f"{BASE}/{match_url(mappings, 'Encounter', 'C-7731')}"
     responses.add(responses.PUT, url, status=412, json=hapi_body(fixture))
     writer = writer_for(mappings, tmp_path, "conditional_put")
@@ -187,9 +185,7 @@ def test_404_without_an_unresolved_reference_stays_a_plain_refusal(mappings, tmp
 @responses.activate
 def test_400_hapi0929_is_reported_with_its_code(mappings, tmp_path):
     url = f"{BASE}/{match_url(mappings, 'Encounter', 'C1')}"
-    responses.add(
-        responses.PUT, url, status=400, json=hapi_body("400_hapi0929_resource_does_not_match_url.json")
-    )
+    responses.add(responses.PUT, url, status=400, json=hapi_body("400_hapi0929_resource_does_not_match_url.json"))
     writer = writer_for(mappings, tmp_path, "conditional_put")
     [outcome] = run(writer, [PlannedWrite(enc(mappings, "C1"), "h", "create")]).values()
     assert outcome.reason == "server refused: HTTP 400 (processing HAPI-0929)"
@@ -247,9 +243,7 @@ def test_transaction_entries_and_conditional_references_carry_encoded_match_urls
     writer = writer_for(mappings, tmp_path, "transaction")
     run(writer, [PlannedWrite(enc(mappings, "C 1+é", patient="M 2+ü/x"), "h", "create")])
     [entry] = json.loads(responses.calls[0].request.body)["entry"]
-    assert decoded_token(entry["request"]["url"]) == [
-        ("identifier", f"{mappings.system_for('Encounter')}|C 1+é")
-    ]
+    assert decoded_token(entry["request"]["url"]) == [("identifier", f"{mappings.system_for('Encounter')}|C 1+é")]
     assert decoded_token(entry["resource"]["subject"]["reference"]) == [
         ("identifier", f"{mappings.system_for('Patient')}|M 2+ü/x")
     ]
@@ -320,9 +314,7 @@ def test_matched_conditional_update_with_empty_200_is_updated_with_id_and_versio
 @responses.activate
 def test_conditional_create_with_empty_201_is_created(mappings, tmp_path):
     url = f"{BASE}/{match_url(mappings, 'Encounter', 'C1')}"
-    responses.add(
-        responses.PUT, url, status=201, body="", headers={"Location": f"{BASE}/Encounter/n1/_history/1"}
-    )
+    responses.add(responses.PUT, url, status=201, body="", headers={"Location": f"{BASE}/Encounter/n1/_history/1"})
     writer = writer_for(mappings, tmp_path, "conditional_put")
     [outcome] = run(writer, [PlannedWrite(enc(mappings, "C1"), "h", "create")]).values()
     assert (outcome.result, outcome.server_id, outcome.version_id) == ("created", "n1", "1")

@@ -234,9 +234,7 @@ def test_timestamp_without_offset_takes_the_site_time_zone() -> None:
 
 def test_period_end_across_a_daylight_saving_change_is_the_real_duration_later() -> None:
     # 01:30 EST (06:30Z) + 90 min = 08:00Z = 04:00 EDT (wall-clock arithmetic would say 03:00 EDT = 07:00Z)
-    resource = map_contact(
-        contact(tz="America/New_York", start="2026-03-08T01:30:00", duration_min="90"), SRC, M
-    )
+    resource = map_contact(contact(tz="America/New_York", start="2026-03-08T01:30:00", duration_min="90"), SRC, M)
     assert resource.resource["period"] == {
         "start": "2026-03-08T01:30:00-05:00",
         "end": "2026-03-08T04:00:00-04:00",
@@ -500,9 +498,7 @@ def test_identifier_systems_per_type_and_npi() -> None:
         M,
     ).resource
     peer = map_staff(StaffRecord.model_validate({"staff_id": "P-1"}, context=v), SRC, M).resource
-    site = map_site(
-        SiteRecord.model_validate({"site_id": "S-1", "name": "Clinic"}, context=v), SRC, M
-    ).resource
+    site = map_site(SiteRecord.model_validate({"site_id": "S-1", "name": "Clinic"}, context=v), SRC, M).resource
     assert valid(patient)["identifier"] == [{"system": f"{NS}/sid/patient-mrn", "value": "MRN-1"}]
     assert valid(staff)["identifier"] == [
         {"system": f"{NS}/sid/staff-id", "value": "D-1"},
@@ -537,9 +533,7 @@ def test_roster_resources() -> None:
     bare = map_patient(PatientRecord.model_validate({"patient_mrn": "MRN-2"}, context=v), SRC, M).resource
     assert set(valid(bare)) == {"resourceType", "identifier"}
     site = map_site(
-        SiteRecord.model_validate(
-            {"site_id": "S-1", "name": "Clinic, Main", "kind": "transportation"}, context=v
-        ),
+        SiteRecord.model_validate({"site_id": "S-1", "name": "Clinic, Main", "kind": "transportation"}, context=v),
         SRC,
         M,
     ).resource
@@ -608,9 +602,7 @@ def _write_program(folder: Path) -> None:
     )
     (folder / "staff.csv").write_text(
         "staff_id,npi,family_name,given_name,discipline,site_id\n"
-        + "".join(
-            f"D-{i},{1000000000 + i},Fam{i},Giv {i},{d},S-0\n" for i, d in enumerate(contract.DISCIPLINES)
-        )
+        + "".join(f"D-{i},{1000000000 + i},Fam{i},Giv {i},{d},S-0\n" for i, d in enumerate(contract.DISCIPLINES))
         + "P-1,,Núñez,José,peer,\n",
         encoding="utf-8",
     )
@@ -632,15 +624,12 @@ def _write_program(folder: Path) -> None:
             f"{site},{purposes}\n"
         )
     (folder / "peer_contacts.csv").write_text(
-        "contact_id,patient_mrn,peer_id,start,mode,status,duration_min,setting,site_id,purposes\n"
-        + "".join(rows),
+        "contact_id,patient_mrn,peer_id,start,mode,status,duration_min,setting,site_id,purposes\n" + "".join(rows),
         encoding="utf-8",
     )
     (folder / "care_team.csv").write_text(
         "team_id,patient_mrn,staff_id,role,start_date,end_date,site_id\n"
-        + "".join(
-            f"T-1,MRN-1,D-{i},{r},2026-01-0{i + 1},,S-0\n" for i, r in enumerate(contract.CARE_TEAM_ROLES)
-        )
+        + "".join(f"T-1,MRN-1,D-{i},{r},2026-01-0{i + 1},,S-0\n" for i, r in enumerate(contract.CARE_TEAM_ROLES))
         + "T-2,MRN-2,P-1,peer,2025-01-01,2025-06-30,\n",
         encoding="utf-8",
     )
@@ -650,8 +639,7 @@ def _write_program(folder: Path) -> None:
         via = (["", *contract.HANDOFF_VIA])[n % 5]
         note = f'"Note {n}, with ""quotes""\nand a second line"' if n % 2 else ""
         rows.append(
-            f"H-{n},MRN-{n % 4},{kind},2026-01-06T09:00:00-05:00,{status},D-0,P-1,S-{n % 5},"
-            f"{priority},{via},{note}\n"
+            f"H-{n},MRN-{n % 4},{kind},2026-01-06T09:00:00-05:00,{status},D-0,P-1,S-{n % 5},{priority},{via},{note}\n"
         )
     (folder / "handoffs.csv").write_text(
         "handoff_id,patient_mrn,kind,requested_at,status,requester_id,to_staff_id,to_site_id,priority,via,note\n"
@@ -735,9 +723,7 @@ def test_mapping_does_not_share_mutable_state_between_resources() -> None:
         ),
     ],
 )
-def test_binding_checker_catches_bad_codes(
-    build: Any, path: tuple[str, ...], value: Any, problem: str
-) -> None:
+def test_binding_checker_catches_bad_codes(build: Any, path: tuple[str, ...], value: Any, problem: str) -> None:
     resource = copy.deepcopy(build())
     node = resource
     for key in path[:-1]:
@@ -753,8 +739,6 @@ def test_binding_checker_catches_structure_and_care_team_role() -> None:
     bad_shape = enc()
     bad_shape["class"] = [bad_shape["class"]]  # the R5 shape
     assert check_resource(bad_shape)
-    assert check_resource({"resourceType": "Observation"}) == [
-        "resourceType: Observation is not one fhirpeer emits"
-    ]
+    assert check_resource({"resourceType": "Observation"}) == ["resourceType: Observation is not one fhirpeer emits"]
     patient = {"resourceType": "Patient", "gender": "F"}
     assert "Patient.gender: code not in the required R4 value set" in check_resource(patient)

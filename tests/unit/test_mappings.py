@@ -161,9 +161,7 @@ def _second_confidentiality(data: dict[str, Any]) -> None:
 
 BROKEN = [
     # (a) unknown keys: top level, nested in a coded concept, and an unknown record field in columns.yaml
-    pytest.param(
-        "encounter.yaml", _set(["colour"], "blue"), ["encounter.yaml", "colour"], id="unknown-top-key"
-    ),
+    pytest.param("encounter.yaml", _set(["colour"], "blue"), ["encounter.yaml", "colour"], id="unknown-top-key"),
     pytest.param(
         "servicerequest.yaml",
         _set(["kinds", "ed_to_peer", "snomed"], "461481000124109"),
@@ -238,9 +236,7 @@ BROKEN = [
         ["identifiers.yaml", "systems", "CareTeam"],
         id="identifier-system",
     ),
-    pytest.param(
-        "identifiers.yaml", _delete(["npi_system"]), ["identifiers.yaml", "npi_system"], id="required-key"
-    ),
+    pytest.param("identifiers.yaml", _delete(["npi_system"]), ["identifiers.yaml", "npi_system"], id="required-key"),
     # (c) a coding without a code (or with an empty one)
     pytest.param(
         "careteam.yaml",
@@ -427,9 +423,7 @@ def test_a_handoff_kind_added_in_a_site_copy_is_accepted_and_mapped(site_copy: P
     }
     shipped = load_mappings()
     with pytest.raises(ValueError, match="kind"):
-        HandoffRecord.model_validate(
-            handoff, context={"vocab": Vocabulary.from_mappings(shipped, ZoneInfo("UTC"))}
-        )
+        HandoffRecord.model_validate(handoff, context={"vocab": Vocabulary.from_mappings(shipped, ZoneInfo("UTC"))})
 
     edit_yaml(
         site_copy,
@@ -437,9 +431,7 @@ def test_a_handoff_kind_added_in_a_site_copy_is_accepted_and_mapped(site_copy: P
         _set(["kinds", "naloxone_training"], {"text": "Referral to naloxone training", "codings": []}),
     )
     m = load_mappings(site_copy)
-    rec = HandoffRecord.model_validate(
-        handoff, context={"vocab": Vocabulary.from_mappings(m, ZoneInfo("UTC"))}
-    )
+    rec = HandoffRecord.model_validate(handoff, context={"vocab": Vocabulary.from_mappings(m, ZoneInfo("UTC"))})
     assert rec.kind == "naloxone_training"
     code = map_handoff(rec, SRC, m).resource["code"]
     assert code == {

@@ -43,9 +43,7 @@ def test_deletes_only_resources_carrying_the_namespace_dependants_first():
 
     assert deleted == dict.fromkeys(CLEANUP_ORDER, 1)
     deletes = [
-        urlsplit(c.request.url).path.rsplit("/", 2)[-2:]
-        for c in responses.calls
-        if c.request.method == "DELETE"
+        urlsplit(c.request.url).path.rsplit("/", 2)[-2:] for c in responses.calls if c.request.method == "DELETE"
     ]
     assert [t for t, _ in deletes] == list(CLEANUP_ORDER)  # ServiceRequest … before Patient … Organization
     assert all(rid.endswith("1") for _, rid in deletes)  # never a resource of another namespace

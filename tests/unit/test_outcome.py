@@ -116,7 +116,4 @@ def test_summary_puts_errors_first_and_counts_the_rest() -> None:
         OutcomeIssue("information", "informational", "i"),
     ]
 
-    assert (
-        summarize_issues(issues)
-        == "processing HAPI-0988 at Encounter.identifier; informational; +1 more"
-    )
+    assert summarize_issues(issues) == "processing HAPI-0988 at Encounter.identifier; informational; +1 more"

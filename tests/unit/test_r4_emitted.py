@@ -16,7 +16,8 @@ from fhirpeer.sample import generate_program
 from tests.support.r4check import r4_check, r4check_available
 
 pytestmark = pytest.mark.skipif(
-    not r4check_available(), reason="node or tools/r4check/node_modules missing (npm ci --prefix tools/r4check)"
+    not r4check_available(),
+    reason="node or tools/r4check/node_modules missing (npm ci --prefix tools/r4check)",
 )
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "export"
 

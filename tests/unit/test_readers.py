@@ -178,9 +178,7 @@ def test_unknown_columns_ignored_and_column_order_free(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "patients.csv",
-        "gender,favourite_colour,birth_date,patient_mrn,internal_flag\n"
-        "female,blue,1980-01-02,MRN-1,Y\n"
-        "male,,,MRN-2,\n",
+        "gender,favourite_colour,birth_date,patient_mrn,internal_flag\nfemale,blue,1980-01-02,MRN-1,Y\nmale,,,MRN-2,\n",
     )
     items = read(path, "patients")
     assert [a.record for a in accepted(items)] == [
@@ -296,9 +294,7 @@ def _row(kind: str, /, **cells: str) -> str:
     header = HEADERS[kind].split(",")
     values = dict(zip(header, GOOD[kind].split(","), strict=True))
     values.update(cells)
-    return ",".join(
-        f'"{v}"' if ("," in v or '"' in v) and not v.startswith('"') else v for v in values.values()
-    )
+    return ",".join(f'"{v}"' if ("," in v or '"' in v) and not v.startswith('"') else v for v in values.values())
 
 
 # (kind, replaced cells, expected column, reason fragment, the id expected, the value that must not leak)
@@ -468,9 +464,7 @@ def test_boundaries_that_are_accepted(tmp_path: Path) -> None:
         _row("contacts", contact_id="C-1", duration_min="0"),
         _row("contacts", contact_id="C-2", duration_min="1440"),
         _row("contacts", contact_id="C-3", start="2026-01-05T10:00:00", setting=""),
-        _row(
-            "contacts", contact_id="C-4", start="2026-01-05T10:00:00Z", purposes="engagement; harm_reduction;"
-        ),
+        _row("contacts", contact_id="C-4", start="2026-01-05T10:00:00Z", purposes="engagement; harm_reduction;"),
         _row("contacts", contact_id="C-5", mode="text", setting=""),
     ]
     path = write(tmp_path, "peer_contacts.csv", HEADERS["contacts"] + "\n" + "\n".join(rows) + "\n")
@@ -537,9 +531,7 @@ def test_care_team_duplicate_member_row(tmp_path: Path) -> None:
 
 
 def test_text_contacts_are_skipped_not_rejected(tmp_path: Path) -> None:
-    write(
-        tmp_path, "peer_contacts.csv", f"{HEADERS['contacts']}\n{_row('contacts', mode='text', setting='')}\n"
-    )
+    write(tmp_path, "peer_contacts.csv", f"{HEADERS['contacts']}\n{_row('contacts', mode='text', setting='')}\n")
     (item,) = _mapped(tmp_path, "contacts")
     assert isinstance(item, Skipped)
     assert (item.resource_type, item.key) == ("Encounter", "C-1")

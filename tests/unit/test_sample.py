@@ -294,9 +294,7 @@ def test_care_teams_have_the_core_roles_and_rotating_coverage(rows: dict[str, li
         assert len({member["patient_mrn"] for member in members}) == 1
         for role, n in roles.items():
             if n == 2:  # a replacement: the first ends the day the second starts
-                first, second = sorted(
-                    (m for m in members if m["role"] == role), key=lambda m: m["start_date"]
-                )
+                first, second = sorted((m for m in members if m["role"] == role), key=lambda m: m["start_date"])
                 assert first["end_date"] == second["start_date"] > first["start_date"]
                 rotations += 1
     assert rotations >= 10
@@ -362,9 +360,9 @@ def test_contact_peer_is_on_the_patient_team_that_day(rows: dict[str, list[dict[
             spans[row["patient_mrn"]].append((row["staff_id"], row["start_date"], row["end_date"] or "9999"))
     for row in rows["peer_contacts.csv"]:
         day = row["start"][:10]
-        assert any(
-            peer == row["peer_id"] and begin <= day <= end for peer, begin, end in spans[row["patient_mrn"]]
-        ), row
+        assert any(peer == row["peer_id"] and begin <= day <= end for peer, begin, end in spans[row["patient_mrn"]]), (
+            row
+        )
 
 
 # --- realistic distributions (Penn integrated peer program)
@@ -379,9 +377,7 @@ def test_mode_shares(program: tuple[Path, SampleSummary], rows: dict[str, list[d
     assert modes["text"] / total <= 0.01
 
 
-def test_contact_duration_quartiles(
-    program: tuple[Path, SampleSummary], rows: dict[str, list[dict[str, str]]]
-) -> None:
+def test_contact_duration_quartiles(program: tuple[Path, SampleSummary], rows: dict[str, list[dict[str, str]]]) -> None:
     minutes = [int(row["duration_min"]) for row in rows["peer_contacts.csv"] if row["duration_min"]]
     q1, median, q3 = statistics.quantiles(minutes, n=4)
     assert abs(median - 25) <= 4
@@ -412,9 +408,7 @@ def test_monthly_activity_falls_from_82_to_42_percent(
 
 def test_several_contacts_per_active_month(rows: dict[str, list[dict[str, str]]]) -> None:
     per_patient_month = Counter(
-        (row["patient_mrn"], row["start"][:7])
-        for row in rows["peer_contacts.csv"]
-        if row["status"] == "completed"
+        (row["patient_mrn"], row["start"][:7]) for row in rows["peer_contacts.csv"] if row["status"] == "completed"
     )
     assert statistics.mean(per_patient_month.values()) > 2
 
@@ -466,9 +460,7 @@ def test_target_contacts_sets_the_volume(tmp_path: Path) -> None:
 
 
 def test_other_offsets_and_lengths(tmp_path: Path) -> None:
-    summary = generate_program(
-        tmp_path, patients=40, months=3, site_timezone="+01:00", start=date(2025, 3, 3)
-    )
+    summary = generate_program(tmp_path, patients=40, months=3, site_timezone="+01:00", start=date(2025, 3, 3))
     assert len(summary.month_active_share) == 3
     contacts = read(tmp_path, "peer_contacts.csv")
     assert contacts and all(row["start"].endswith("+01:00") for row in contacts)
@@ -503,9 +495,7 @@ def keyed(folder: Path) -> dict[tuple[str, str], dict[str, str]]:
     out = {}
     for name, key in (("peer_contacts.csv", "contact_id"), ("handoffs.csv", "handoff_id")):
         out.update({(name, row[key]): row for row in read(folder, name)})
-    out.update(
-        {("care_team.csv", f"{r['team_id']}|{r['staff_id']}"): r for r in read(folder, "care_team.csv")}
-    )
+    out.update({("care_team.csv", f"{r['team_id']}|{r['staff_id']}"): r for r in read(folder, "care_team.csv")})
     return out
 
 

@@ -37,9 +37,7 @@ def test_record_written_upserts(tmp_path):
 def test_store_holds_no_resource_content(tmp_path):
     store = StateStore(tmp_path / "s.sqlite", "t")
     store.record_written([Written("Patient", "MRN1", content_hash({"name": "Zebulon"}), "1", "1")], "r")
-    store.replace_rejections(
-        [Rejection("patients.csv", 3, "MRN2", "birth_date", "birth_date: not a date")], "r"
-    )
+    store.replace_rejections([Rejection("patients.csv", 3, "MRN2", "birth_date", "birth_date: not a date")], "r")
     dump = "\n".join(sqlite3.connect(tmp_path / "s.sqlite").iterdump())
     assert "Zebulon" not in dump
 

@@ -23,9 +23,7 @@ PHI_NOTE = "relapsed after zebrafinch-4417 incident"
 PHI_BIRTH = "1961-07-19"
 PHI_BAD_CELL = "Marjolein-Oosterhuis-1234"
 
-SITES = (
-    "site_id,name,kind\nS-1,Penn Family Medicine,primary_care\nS-2,Recovery Center,community_peer_program\n"
-)
+SITES = "site_id,name,kind\nS-1,Penn Family Medicine,primary_care\nS-2,Recovery Center,community_peer_program\n"
 STAFF = (
     "staff_id,npi,family_name,given_name,discipline,site_id\n"
     "P-1,,Núñez,José,peer,S-1\nD-1,1245319599,Okafor,Adaeze,pcp,S-1\n"
@@ -129,8 +127,7 @@ def test_clean_export_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_bad_rows_exit_1_and_are_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     contacts = CONTACTS + (
-        "C-4,MRN-1,P-1,2026-01-07T10:00:00-05:00,zoom,completed,,,,\n"
-        "C-5,MRN-1,P-1,2026-01-07,in_person,completed,,,,\n"
+        "C-4,MRN-1,P-1,2026-01-07T10:00:00-05:00,zoom,completed,,,,\nC-5,MRN-1,P-1,2026-01-07,in_person,completed,,,,\n"
     )
     handoffs = HANDOFFS + f"H-3,MRN-1,ed_to_peer,2026-01-05T08:00:00-05:00,sent,,,,,,{PHI_NOTE}\n"
     patients = PATIENTS + f"MRN-3,Doe,Jane,{PHI_BAD_CELL},female\n"
@@ -179,9 +176,7 @@ def test_bad_rows_exit_1_and_are_listed(tmp_path: Path, capsys: pytest.CaptureFi
     assert_no_phi(out, err, report_path.read_text(encoding="utf-8"))
 
 
-def test_missing_required_column_exits_2_and_writes_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_missing_required_column_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     contacts = CONTACTS.replace(",status,", ",state,", 1)
     export = make_export(tmp_path / "in", **{"peer_contacts.csv": contacts})
     ndjson, bundles = tmp_path / "nd", tmp_path / "bundles"
@@ -195,9 +190,7 @@ def test_missing_required_column_exits_2_and_writes_nothing(
 
 def test_non_utf8_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     export = make_export(tmp_path / "in")
-    (export / "patients.csv").write_bytes(
-        PATIENTS.replace("Zoë", "Zo\udceb").encode("utf-8", "surrogateescape")
-    )
+    (export / "patients.csv").write_bytes(PATIENTS.replace("Zoë", "Zo\udceb").encode("utf-8", "surrogateescape"))
     code, out, err = run(capsys, "--input", export)
     assert code == 2
     assert "patients.csv" in err and "UTF-8" in err
@@ -243,9 +236,7 @@ def test_bad_mappings_from_the_environment_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     export = make_export(tmp_path / "in")
-    monkeypatch.setenv(
-        "FHIRPEER_MAPPINGS", str(_broken_mappings(tmp_path, "security.yaml", lambda d: d.pop("labels")))
-    )
+    monkeypatch.setenv("FHIRPEER_MAPPINGS", str(_broken_mappings(tmp_path, "security.yaml", lambda d: d.pop("labels"))))
     code, _, err = run(capsys, "--input", export)
     assert code == 2
     assert "security.yaml" in err and "labels" in err
@@ -275,13 +266,10 @@ def test_ndjson_out_writes_one_file_per_type(tmp_path: Path, capsys: pytest.Capt
     files = sorted(p.name for p in ndjson.iterdir())
     assert files == [
         f"{t}.ndjson"
-        for t in sorted(
-            ["Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest"]
-        )
+        for t in sorted(["Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest"])
     ]
     by_type = {
-        p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()]
-        for p in ndjson.iterdir()
+        p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()] for p in ndjson.iterdir()
     }
     assert [r["identifier"][0]["value"] for r in by_type["Encounter"]] == ["C-1", "C-2"]
     assert all(r["resourceType"] == t for t, rs in by_type.items() for r in rs)
@@ -324,12 +312,8 @@ def test_bundles_out_writes_conditional_put_transactions(
     assert len(seen_urls) == 11
 
 
-def test_bundles_group_by_type_without_duplicate_match_urls(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    handoffs = (
-        HANDOFFS + "H-1,MRN-2,housing,2026-01-07T08:00:00-05:00,active,P-1,,S-2,,,\n"
-    )  # a duplicate key
+def test_bundles_group_by_type_without_duplicate_match_urls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    handoffs = HANDOFFS + "H-1,MRN-2,housing,2026-01-07T08:00:00-05:00,active,P-1,,S-2,,,\n"  # a duplicate key
     care_team = CARE_TEAM + "T-1,MRN-1,P-1,peer,2025-01-02,2025-06-30,S-1\n"  # same team, second assignment
     export = make_export(tmp_path / "in", **{"handoffs.csv": handoffs, "care_team.csv": care_team})
     bundles = tmp_path / "bundles"
@@ -353,14 +337,10 @@ def test_bundles_group_by_type_without_duplicate_match_urls(
     assert [e["resource"]["identifier"][0]["value"] for e in requests] == ["H-1", "H-2"]
 
 
-def test_namespace_flag_changes_identifier_systems(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_namespace_flag_changes_identifier_systems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ns = "https://recovery.example.net"
     ndjson = tmp_path / "nd"
-    code, _, _ = run(
-        capsys, "--input", make_export(tmp_path / "in"), "--namespace", ns, "--ndjson-out", ndjson
-    )
+    code, _, _ = run(capsys, "--input", make_export(tmp_path / "in"), "--namespace", ns, "--ndjson-out", ndjson)
     assert code == 0
     for path in ndjson.iterdir():
         text = path.read_text(encoding="utf-8")
@@ -372,15 +352,11 @@ def test_part2_labels_can_be_turned_off_by_config(tmp_path: Path, capsys: pytest
     config = tmp_path / "fhirpeer.yaml"
     config.write_text("part2_labels: false\nsend_text_contacts: true\n", encoding="utf-8")
     ndjson = tmp_path / "nd"
-    code, _, err = run(
-        capsys, "--input", make_export(tmp_path / "in"), "--config", config, "--ndjson-out", ndjson
-    )
+    code, _, err = run(capsys, "--input", make_export(tmp_path / "in"), "--config", config, "--ndjson-out", ndjson)
     assert code == 0, err
     for path in ndjson.iterdir():
         assert "42CFRPart2" not in path.read_text(encoding="utf-8")
-    assert (
-        len((ndjson / "Encounter.ndjson").read_text(encoding="utf-8").splitlines()) == 3
-    )  # text contact sent
+    assert len((ndjson / "Encounter.ndjson").read_text(encoding="utf-8").splitlines()) == 3  # text contact sent
 
 
 def test_references_to_keys_outside_the_export_are_warned_without_values(
@@ -398,8 +374,7 @@ def test_references_to_keys_outside_the_export_are_warned_without_values(
     assert code == 0
     report = load_report(report_path)
     assert report["warnings"] == [
-        "peer_contacts.csv patient_mrn: 1 reference(s) to keys not in this export"
-        " (they must exist on the server)"
+        "peer_contacts.csv patient_mrn: 1 reference(s) to keys not in this export (they must exist on the server)"
     ]
     assert_no_phi(out, err, report_path.read_text(encoding="utf-8"))
 

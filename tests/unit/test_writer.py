@@ -57,13 +57,9 @@ def transaction_answer(request):
         return (
             400,
             {},
-            json.dumps(
-                {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}
-            ),
+            json.dumps({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}),
         )
-    entries = [
-        {"response": {"status": "201 Created", "location": f"Encounter/{k}x/_history/1"}} for k in keys
-    ]
+    entries = [{"response": {"status": "201 Created", "location": f"Encounter/{k}x/_history/1"}} for k in keys]
     return 200, {}, json.dumps({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
 
@@ -137,8 +133,11 @@ def test_412_on_if_match_with_foreign_content_is_a_conflict_left_alone(mappings,
 
 @responses.activate
 def test_412_multiple_matches_is_reported_as_duplicate_data_not_retried(mappings, tmp_path):
-    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing",
-               "diagnostics": "HAPI-0988: Failed to UPDATE resource with match URL because this search matched 2 resources"}]}  # fmt: skip
+    diagnostics = "HAPI-0988: Failed to UPDATE resource with match URL because this search matched 2 resources"
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": diagnostics}],
+    }
     responses.add(responses.POST, BASE, status=412, json=outcome)
     writer, _ = make_writer(mappings, tmp_path)
     outcomes = []
@@ -158,9 +157,7 @@ def test_batch_strategy_reads_per_entry_statuses(mappings, tmp_path):
     responses.add(responses.POST, BASE, json=answer)
     writer, _ = make_writer(mappings, tmp_path, strategy="batch")
     outcomes = []
-    writer.write(
-        [PlannedWrite(enc("C1"), "h", "create"), PlannedWrite(enc("C2"), "h", "create")], outcomes.extend
-    )
+    writer.write([PlannedWrite(enc("C1"), "h", "create"), PlannedWrite(enc("C2"), "h", "create")], outcomes.extend)
     assert [o.result for o in outcomes] == ["created", "failed"]
     assert "Encounter.status" in outcomes[1].reason
     assert json.loads(responses.calls[0].request.body)["type"] == "batch"
