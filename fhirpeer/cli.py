@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="generate a realistic sample program export (seeded)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--patients", type=int, default=60)
+    p.add_argument("--patients", type=int, help="patients in the program (default 60, or sized from --contacts)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--contacts", type=int, help="aim for about this many contacts (load generation)")
 

@@ -79,9 +79,10 @@ def run_check_server(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from .sample import generate_program
+    from .sample import generate_program, patients_for_contacts
 
-    summary = generate_program(args.out, patients=args.patients, seed=args.seed, target_contacts=args.contacts)
+    patients = args.patients or (patients_for_contacts(args.contacts) if args.contacts else 60)
+    summary = generate_program(args.out, patients=patients, seed=args.seed, target_contacts=args.contacts)
     print(summary.format())
     return 0
 

@@ -61,43 +61,62 @@ class SyncEngine:
             )
             for c in ctx.clients
         ]  # fmt: skip
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # report counts come from the prepare thread and writer threads
 
     def run(self) -> None:
+        """Sync kind by kind (rosters first). Within a kind, the next chunk is read, mapped, planned and
+        validated on a helper thread while the current one is on the server, so client CPU and server
+        time overlap; a kind is finished before the next one starts, so dependants plan against
+        rosters that are already written."""
         chunk_size = max(self.ctx.settings.batch_size * len(self.writers) * 2, 500)
         for kind in self.ctx.export.check():
             label = RESOURCE_OF_KIND[kind.name]
+            chunks = _chunks(self.ctx.export.mapped(kind), chunk_size)
             done = 0
-            for chunk in _chunks(self.ctx.export.mapped(kind), chunk_size):
-                self._sync_chunk(chunk)
-                done += len(chunk)
-                self.ctx.progress.update(label, done, self._detail(label))
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhirpeer-prepare") as prep:
+                pending = prep.submit(self._prepare_next, chunks)
+                while (prepared := pending.result()) is not None:
+                    pending = prep.submit(self._prepare_next, chunks)
+                    size, writes = prepared
+                    self._dispatch(writes)
+                    done += size
+                    self.ctx.progress.update(label, done, self._detail(label))
             self.ctx.progress.done(label, done, self._detail(label))
 
     def _detail(self, resource_type: str) -> str:
         c = self.report.counts.get(resource_type, {})
         return " ".join(f"{o} {c.get(o, 0):,}" for o in ("created", "updated", "unchanged", "failed") if c.get(o))
 
-    def _sync_chunk(self, items: list[Item]) -> None:
+    def _prepare_next(self, chunks: Iterator[list[Item]]) -> tuple[int, list[PlannedWrite]] | None:
+        """Read the next chunk and turn it into the writes it needs (None when the kind is done)."""
+        items = next(chunks, None)
+        if items is None:
+            return None
         resources: list[MappedResource] = []
         for item in items:
             if isinstance(item, Rejection):
                 self._reject(item, self._type_of(item))
             elif isinstance(item, Skipped):
-                self.report.count(item.resource_type, "skipped")
+                self._count(item.resource_type, "skipped")
             else:
                 resources.append(item)
         plan = plan_chunk(resources, self.ctx.state, conflict_policy=self.ctx.settings.conflict_policy)
         for item in plan.unchanged:
-            self.report.count(item.resource_type, "unchanged")
+            self._count(item.resource_type, "unchanged")
         writes = self._check_references(plan.writes)
-        writes = [w for w in writes if self._valid(w)]
+        return len(items), [w for w in writes if self._valid(w)]
+
+    def _dispatch(self, writes: list[PlannedWrite]) -> None:
         if not writes:
             return
         if self.ctx.dry_run:
             self._count_dry_run(writes)
-            return
-        self._write(writes)
+        else:
+            self._write(writes)
+
+    def _count(self, resource_type: str, outcome: str) -> None:
+        with self._lock:
+            self.report.count(resource_type, outcome)
 
     def _type_of(self, rejection: Rejection) -> str:
         for kind in self.ctx.export.present_kinds():
@@ -135,7 +154,7 @@ class SyncEngine:
         self.resolver.prefetch(creates)  # a key already on the server would be updated, not created
         for w in writes:
             exists = w.action == "update" or self.resolver.known(w.resource_type, w.key)
-            self.report.count(w.resource_type, "updated" if exists else "created")
+            self._count(w.resource_type, "updated" if exists else "created")
             # dependants later in this dry run may point at it: it would exist by then
             self.resolver.learn(w.resource_type, w.key, w.server_id or "planned")
 
@@ -188,10 +207,11 @@ class SyncEngine:
         self._reject(Rejection(src.file, src.line, w.key, None, reason, stage=stage), w.resource_type)
 
     def _reject(self, rejection: Rejection, resource_type: str) -> None:
-        self.report.reject(rejection)
-        self.report.count(resource_type, "failed")
+        with self._lock:
+            self.report.reject(rejection)
+            self.report.count(resource_type, "failed")
         log.debug("rejected %s:%s", rejection.file, rejection.line,
-                 extra={"file": rejection.file, "line": rejection.line, "key": rejection.id})  # fmt: skip
+                  extra={"file": rejection.file, "line": rejection.line, "key": rejection.id})  # fmt: skip
 
 
 def _partition_key(w: PlannedWrite) -> str:
