@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (report-formatting lines)
+
 """Throughput of `fhirpeer validate` on a seeded ~100k-contact export, and where its time goes.
 
     /tmp/v/bin/python benchmarks/bench_validate.py                  # 100k contacts (about 4-5 min)
