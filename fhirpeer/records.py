@@ -100,6 +100,16 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
     key_fields: ClassVar[tuple[str, ...]] = ()
     ref_fields: ClassVar[tuple[str, ...]] = ()
+    # coded column → the Vocabulary attribute holding its allowed values (from the mapping files)
+    coded_fields: ClassVar[dict[str, str]] = {}
+
+    @field_validator("*")
+    @classmethod
+    def _coded_value_allowed(cls, value: Any, info: ValidationInfo) -> Any:
+        allowed = cls.coded_fields.get(info.field_name or "")
+        if allowed is None or value is None:
+            return value
+        return _one_of(value, getattr(_vocab(info), allowed))
 
     @model_validator(mode="before")
     @classmethod
@@ -118,6 +128,7 @@ class Record(BaseModel):
 
 class PatientRecord(Record):
     key_fields: ClassVar = ("patient_mrn",)
+    coded_fields: ClassVar = {"gender": "genders"}
     patient_mrn: str
     family_name: str | None = None
     given_name: str | None = None
@@ -126,14 +137,10 @@ class PatientRecord(Record):
 
     _d = field_validator("birth_date", mode="before")(lambda v: _date(v))
 
-    @field_validator("gender")
-    @classmethod
-    def _gender(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return _one_of(v, _vocab(info).genders)
-
 
 class StaffRecord(Record):
     key_fields: ClassVar = ("staff_id",)
+    coded_fields: ClassVar = {"discipline": "disciplines"}
     ref_fields: ClassVar = ("site_id",)
     staff_id: str
     npi: str | None = None
@@ -149,26 +156,18 @@ class StaffRecord(Record):
             raise ValueError("must be 10 digits")
         return v
 
-    @field_validator("discipline")
-    @classmethod
-    def _discipline(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return _one_of(v, _vocab(info).disciplines)
-
 
 class SiteRecord(Record):
     key_fields: ClassVar = ("site_id",)
+    coded_fields: ClassVar = {"kind": "site_kinds"}
     site_id: str
     name: str
     kind: str | None = None
 
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return _one_of(v, _vocab(info).site_kinds)
-
 
 class ContactRecord(Record):
     key_fields: ClassVar = ("contact_id",)
+    coded_fields: ClassVar = {"mode": "modes", "status": "contact_statuses", "setting": "settings"}
     ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id")
     contact_id: str
     patient_mrn: str
@@ -210,21 +209,6 @@ class ContactRecord(Record):
             raise ValueError("unknown value")
         return tuple(dict.fromkeys(items))
 
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, v: str, info: ValidationInfo) -> str:
-        return _one_of(v, _vocab(info).modes)  # type: ignore[return-value]
-
-    @field_validator("status")
-    @classmethod
-    def _status(cls, v: str, info: ValidationInfo) -> str:
-        return _one_of(v, _vocab(info).contact_statuses)  # type: ignore[return-value]
-
-    @field_validator("setting")
-    @classmethod
-    def _setting(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return _one_of(v, _vocab(info).settings)
-
     @model_validator(mode="after")
     def _setting_only_in_person(self) -> ContactRecord:
         if self.setting is not None and self.mode != "in_person":
@@ -234,6 +218,7 @@ class ContactRecord(Record):
 
 class CareTeamMemberRecord(Record):
     key_fields: ClassVar = ("team_id", "staff_id")
+    coded_fields: ClassVar = {"role": "roles"}
     ref_fields: ClassVar = ("patient_mrn", "site_id")
     team_id: str
     patient_mrn: str
@@ -245,11 +230,6 @@ class CareTeamMemberRecord(Record):
 
     _d = field_validator("start_date", "end_date", mode="before")(lambda v: _date(v))
 
-    @field_validator("role")
-    @classmethod
-    def _role(cls, v: str, info: ValidationInfo) -> str:
-        return _one_of(v, _vocab(info).roles)  # type: ignore[return-value]
-
     @model_validator(mode="after")
     def _period_order(self) -> CareTeamMemberRecord:
         if self.end_date is not None and self.end_date < self.start_date:
@@ -259,6 +239,7 @@ class CareTeamMemberRecord(Record):
 
 class HandoffRecord(Record):
     key_fields: ClassVar = ("handoff_id",)
+    coded_fields: ClassVar = {"kind": "kinds", "status": "handoff_statuses", "priority": "priorities", "via": "via"}
     ref_fields: ClassVar = ("patient_mrn", "requester_id", "to_staff_id", "to_site_id")
     handoff_id: str
     patient_mrn: str
@@ -276,23 +257,3 @@ class HandoffRecord(Record):
     @classmethod
     def _requested(cls, v: Any, info: ValidationInfo) -> datetime:
         return _timestamp(v, _vocab(info).tz)
-
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, v: str, info: ValidationInfo) -> str:
-        return _one_of(v, _vocab(info).kinds)  # type: ignore[return-value]
-
-    @field_validator("status")
-    @classmethod
-    def _status(cls, v: str, info: ValidationInfo) -> str:
-        return _one_of(v, _vocab(info).handoff_statuses)  # type: ignore[return-value]
-
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return _one_of(v, _vocab(info).priorities)
-
-    @field_validator("via")
-    @classmethod
-    def _via(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return _one_of(v, _vocab(info).via)
