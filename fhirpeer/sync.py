@@ -72,6 +72,9 @@ class SyncEngine:
         for kind in self.ctx.export.check():
             label = RESOURCE_OF_KIND[kind.name]
             chunks = _chunks(self.ctx.export.mapped(kind), chunk_size)
+            # care_team rows are grouped into teams, so its row count is no total for a bar
+            show_bar = self.ctx.progress.tty and kind.name != "care_team"
+            total = self.ctx.export.count_rows(kind) if show_bar else None
             done = 0
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhirpeer-prepare") as prep:
                 pending = prep.submit(self._prepare_next, chunks)
@@ -80,7 +83,7 @@ class SyncEngine:
                     size, writes = prepared
                     self._dispatch(writes)
                     done += size
-                    self.ctx.progress.update(label, done, self._detail(label))
+                    self.ctx.progress.update(label, done, self._detail(label), total)
             self.ctx.progress.done(label, done, self._detail(label))
 
     def _detail(self, resource_type: str) -> str:
