@@ -7,7 +7,6 @@ MappedResource, Rejection or Skipped items; rosters come first so dependants can
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from .readers import (
     check_header,
     file_columns,
     read_records,
+    scan_rows,
 )
 from .records import (
     CareTeamMemberRecord,
@@ -67,6 +67,7 @@ class Export:
         self.mappings = mappings
         self.settings = settings
         self.vocab = Vocabulary.from_mappings(mappings, settings.tz)
+        self._rows: dict[str, int] | None = None  # data rows per kind, once check() has scanned the files
 
     def path(self, kind: InputKind) -> Path:
         return self.input_dir / file_columns(self.mappings, kind).file
@@ -82,14 +83,20 @@ class Export:
         if not kinds:
             names = ", ".join(file_columns(self.mappings, k).file for k in INPUT_KINDS)
             raise InputFileError(f"{self.input_dir}: none of the input files is present ({names})")
-        for kind in kinds:
-            check_header(self.path(kind), kind, file_columns(self.mappings, kind))
+        if self._rows is None:
+            rows: dict[str, int] = {}
+            for kind in kinds:
+                check_header(self.path(kind), kind, file_columns(self.mappings, kind))
+            for kind in kinds:
+                rows[kind.name] = scan_rows(self.path(kind))
+            self._rows = rows
         return kinds
 
     def count_rows(self, kind: InputKind) -> int:
-        """Data rows in a file (a fast pass, for a progress bar)."""
-        with self.path(kind).open(encoding="utf-8-sig", newline="", errors="replace") as handle:
-            return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+        """Data rows in a file, as counted by `check()`."""
+        self.check()
+        assert self._rows is not None
+        return self._rows[kind.name]
 
     def mapped(self, kind: InputKind) -> Iterator[Item]:
         """Stream one kind's items. Duplicate keys in the same file are rejected (the first one wins)."""

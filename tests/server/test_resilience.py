@@ -174,3 +174,18 @@ def test_closed_port_exits_3_within_a_minute(test_namespace, tmp_path, capsys):
     assert code == 3
     assert time.monotonic() - started < 60
     assert "a rerun is safe" in capsys.readouterr().err
+
+
+def test_encoding_error_deep_in_a_file_exits_2_before_anything_is_written(
+    fhir_base_url, test_namespace, tmp_path, capsys
+):
+    export = tmp_path / "export"
+    generate_program(export, patients=10, seed=1)
+    data = (export / "peer_contacts.csv").read_bytes()
+    cut = data.rindex(b"\n", 0, len(data) - 10)  # near the end, long after the rosters would have synced
+    (export / "peer_contacts.csv").write_bytes(data[:cut] + b"\n\xff\xfe broken" + data[cut:])
+    code, _ = sync(fhir_base_url, test_namespace, export, tmp_path)
+    assert code == 2
+    assert "peer_contacts.csv: not UTF-8 text" in capsys.readouterr().err
+    for rtype in ("Organization", "Practitioner", "Patient"):
+        assert inventory(fhir_base_url, test_namespace, rtype) == {}
