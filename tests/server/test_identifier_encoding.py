@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fhirpeer.sample import generate_program
-from tests.server.test_sync import TYPES, rows, sync, write_rows
+from tests.server.test_sync import TYPES, expected_keys, rows, sync, write_rows
 from tests.support.inventory import versions
 
 STRATEGIES = ("transaction", "batch", "conditional_put", "search_then_write", "client_id_put")
@@ -44,18 +44,6 @@ def make_keys_awkward(export: Path) -> None:
             for column in columns:
                 row[column] = awkward(row[column])
         write_rows(export / name, data)
-
-
-def expected_keys(export: Path) -> dict[str, set[str]]:
-    contacts = [r for r in rows(export / "peer_contacts.csv") if r["mode"] != "text"]
-    return {
-        "Organization": {r["site_id"] for r in rows(export / "sites.csv")},
-        "Practitioner": {r["staff_id"] for r in rows(export / "staff.csv")},
-        "Patient": {r["patient_mrn"] for r in rows(export / "patients.csv")},
-        "Encounter": {r["contact_id"] for r in contacts},
-        "CareTeam": {r["team_id"] for r in rows(export / "care_team.csv")},
-        "ServiceRequest": {r["handoff_id"] for r in rows(export / "handoffs.csv")},
-    }
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
