@@ -18,7 +18,6 @@ from pathlib import Path
 
 from .auth import auth_from_env
 from .capabilities import (
-    ResourceCapabilities,
     ServerCapabilities,
     StrategyPlan,
     choose_strategy,
@@ -29,12 +28,13 @@ from .client import FhirClient
 from .config import Settings, load_settings
 from .contract import RESOURCE_TYPES
 from .errors import ConfigError
-from .export import RESOURCE_OF_KIND, Export
+from .export import RESOURCE_OF_KIND, Export, input_file_of_type
 from .logs import configure_logging
 from .mappings import Mappings, load_mappings
 from .progress import Progress
 from .report import RunReport
 from .retry import RetryBudget, RetryPolicy
+from .server_advice import cannot_write_lines, verdict_lines
 from .state import RunLock, StateStore, target_id
 from .sync import SyncContext, run_sync
 from .validate import validate_export
@@ -144,7 +144,7 @@ def _strategies(client: FhirClient, types: list[str], settings: Settings) -> dic
     if not plan.ok:
         raise ConfigError(
             "the server cannot hold this export; nothing was written.\n"
-            + "\n".join(cannot_write_lines(caps, plan))
+            + "\n".join(cannot_write_lines(caps, plan, input_file_of_type(_mappings(settings))))
             + "\nRun `fhirpeer check-server --server URL` for the full table."
         )
     for p in plan.problems:
@@ -162,92 +162,6 @@ def _print_report(report: RunReport, dry_run: bool) -> None:
           file=sys.stdout)  # fmt: skip
 
 
-#: The input file each written type comes from (for "leave it out of the export" advice).
-FILE_OF_TYPE = {
-    "Organization": "sites.csv",
-    "Practitioner": "staff.csv",
-    "Patient": "patients.csv",
-    "Encounter": "peer_contacts.csv",
-    "CareTeam": "care_team.csv",
-    "ServiceRequest": "handoffs.csv",
-}
-
-
-def _declared(res: ResourceCapabilities) -> str:
-    """What the statement declares for a type, in words (``read, search-type``)."""
-    order = ["read", "vread", "search-type", "create", "update", "patch", "delete", "history-instance"]
-    known = [i for i in order if i in res.interactions]
-    known += sorted(i for i in res.interactions if i not in order)
-    return ", ".join(known) if known else "no interaction at all"
-
-
-def _why_not(res: ResourceCapabilities) -> tuple[str, bool]:
-    """Why fhirpeer cannot write a type, and whether forcing a strategy in configuration could help."""
-    t = res.type
-    if not res.listed:
-        return (
-            f"{t} is not listed in the server's CapabilityStatement (no create, update or search by "
-            "identifier declared)",
-            True,
-        )
-    if not res.create and not res.update:
-        return f"the server allows only {_declared(res)} on {t} — no create, no update", False
-    missing = []
-    if not res.conditional_update:
-        missing.append("conditionalUpdate")
-    if not res.identifier_search:
-        missing.append(f"an identifier search parameter for {t}")
-    if not res.update_create:
-        missing.append("updateCreate (create on PUT with a client-assigned id)")
-    return f"the server declares {_declared(res)} on {t} but not " + ", ".join(missing), res.update
-
-
-def cannot_write_lines(caps: ServerCapabilities, plan: StrategyPlan) -> list[str]:
-    """Plain-language lines naming each type fhirpeer cannot write here, why, and what would make it work."""
-    lines: list[str] = []
-    for problem in plan.blocking:
-        if problem.resource_type is None:
-            lines.append(f"  server: {problem.message}")
-    for t in [p.resource_type for p in plan.blocking if p.resource_type]:
-        why, can_force = _why_not(caps.resource(t))
-        lines.append(f"  {t} cannot be written: {why}.")
-        if can_force:
-            lines.append(
-                f"    If the server does accept {t} writes, force a strategy in the --config file:\n"
-                f"      strategy_per_type: {{{t}: client_id_put}}\n"
-                f"    (client_id_put sends PUT {t}/<id derived from the business key> and needs the server "
-                "to create on update; search_then_write is the other choice when identifier search works)."
-            )
-        else:
-            lines.append(
-                f"    No fhirpeer setting can change that: ask the server's administrator to allow {t} "
-                f"create/update, or leave {FILE_OF_TYPE.get(t, t)} out of the export."
-            )
-    return lines
-
-
-def _verdict(caps: ServerCapabilities, plan: StrategyPlan, settings: Settings, types: list[str]) -> list[str]:
-    if not caps.fhir_version:
-        version = "FHIR version: not stated (assuming R4)"
-    elif caps.is_r4:
-        version = f"FHIR version: {caps.fhir_version} (R4) — supported"
-    else:
-        version = f"FHIR version: {caps.fhir_version} — NOT R4 (4.0.x); fhirpeer writes R4 resources only"
-    lines = ["", version]
-    forced = _overrides(types, settings)
-    for t, s in forced.items():
-        lines.append(f"{t}: strategy {s} forced by configuration")
-    if plan.ok:
-        lines.append(f"verdict: OK — fhirpeer can write every type it needs here ({', '.join(types)})")
-    else:
-        unwritable = [p.resource_type for p in plan.blocking if p.resource_type]
-        what = ", ".join(unwritable) if unwritable else "anything"
-        lines.append(f"verdict: NOT OK — this server cannot hold what fhirpeer writes: cannot write {what}")
-        lines.extend(cannot_write_lines(caps, plan))
-        lines.append("A sync to this server exits 2 and writes nothing until this is fixed.")
-    return lines
-
-
 def check_server(settings: Settings, input_dir: str | Path | None = None) -> tuple[str, bool]:
     """The server's capabilities table, the write strategy per type and whether it can hold the export.
 
@@ -262,7 +176,8 @@ def check_server(settings: Settings, input_dir: str | Path | None = None) -> tup
     with clients[0] as client:
         caps = _read_capabilities(client)
     plan = _plan(caps, types, settings)
-    text = render_capability_table(caps, plan) + "\n".join(_verdict(caps, plan, settings, types)) + "\n"
+    verdict = verdict_lines(caps, plan, types, _overrides(types, settings), input_file_of_type(_mappings(settings)))
+    text = render_capability_table(caps, plan) + "\n".join(verdict) + "\n"
     return text, plan.ok
 
 

@@ -47,6 +47,11 @@ RESOURCE_OF_KIND = {
 }
 
 
+def input_file_of_type(mappings: Mappings) -> dict[str, str]:
+    """The input file each resource type comes from, as named in the site's `columns.yaml`."""
+    return {RESOURCE_OF_KIND[k.name]: file_columns(mappings, k).file for k in INPUT_KINDS}
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A valid record that is deliberately not sent (e.g. a text contact)."""

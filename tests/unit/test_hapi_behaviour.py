@@ -17,13 +17,13 @@ import pytest
 import responses
 
 from fhirpeer.client import FhirClient
-from fhirpeer.mappers import MappedResource, Ref, match_url
+from fhirpeer.mappers import MappedResource, match_url
 from fhirpeer.mappings import load_mappings
 from fhirpeer.planner import PlannedWrite
-from fhirpeer.readers import Source
 from fhirpeer.resolver import ReferenceResolver
 from fhirpeer.state import StateStore, Written
 from fhirpeer.writer import WriteOutcome, Writer
+from tests.support.items import encounter_item
 
 BASE = "http://hapi.test/fhir"
 NS = "https://ns.test"
@@ -40,19 +40,7 @@ def mappings():
 
 
 def enc(mappings, key: str, patient: str = "M1") -> MappedResource:
-    resource = {
-        "resourceType": "Encounter",
-        "identifier": [{"system": mappings.system_for("Encounter"), "value": key}],
-        "status": "finished",
-        "subject": {"reference": match_url(mappings, "Patient", patient)},
-    }
-    return MappedResource(
-        "Encounter",
-        key,
-        resource,
-        (Source("peer_contacts.csv", 2),),
-        (Ref("Patient", patient, "patient_mrn"),),
-    )
+    return encounter_item(mappings, key, patient)
 
 
 def writer_for(mappings, tmp_path: Path, strategy: str) -> Writer:

@@ -9,36 +9,27 @@ import pytest
 import responses
 
 from fhirpeer.client import FhirClient
-from fhirpeer.mappers import MappedResource, Ref
+from fhirpeer.mappers import MappedResource
 from fhirpeer.mappings import load_mappings
 from fhirpeer.planner import PlannedWrite, plan_chunk
-from fhirpeer.readers import Source
 from fhirpeer.resolver import ReferenceResolver
 from fhirpeer.state import StateStore, Written, content_hash
 from fhirpeer.writer import Writer, client_id, same_content
+from tests.support.items import encounter_item
 
 BASE = "http://fhir.test/r4"
 
 
+MAPPINGS = load_mappings(namespace="https://ns.test")
+
+
 @pytest.fixture
 def mappings():
-    return load_mappings(namespace="https://ns.test")
+    return MAPPINGS
 
 
 def enc(key: str, patient: str = "M1") -> MappedResource:
-    resource = {
-        "resourceType": "Encounter",
-        "identifier": [{"system": "https://ns.test/sid/peer-contact", "value": key}],
-        "status": "finished",
-        "subject": {"reference": f"Patient?identifier=https://ns.test/sid/patient-mrn|{patient}"},
-    }
-    return MappedResource(
-        "Encounter",
-        key,
-        resource,
-        (Source("peer_contacts.csv", 2),),
-        (Ref("Patient", patient, "patient_mrn"),),
-    )
+    return encounter_item(MAPPINGS, key, patient)
 
 
 def make_writer(mappings, tmp_path: Path, **kw) -> tuple[Writer, StateStore]:
