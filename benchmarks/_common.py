@@ -16,15 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import fhirpeer.sample as sample
-from fhirpeer.sample import generate_program, patients_for_contacts
+import fhirpeer.demo.sample as sample
+from fhirpeer.demo.sample import generate_program, patients_for_contacts
 
 CACHE_ROOT = Path(tempfile.gettempdir()) / "fhirpeer-bench"
 
 
-def cached_export(
-    contacts: int, seed: int = 7, cache_root: Path = CACHE_ROOT
-) -> tuple[Path, dict[str, int], bool]:
+def cached_export(contacts: int, seed: int = 7, cache_root: Path = CACHE_ROOT) -> tuple[Path, dict[str, int], bool]:
     """A seeded sample export with about `contacts` contact rows, generated once and kept in a temp dir.
 
     The cache key includes the generator's source hash, so an edited `fhirpeer/sample.py` gives a new
@@ -34,9 +32,7 @@ def cached_export(
     marker = out / ".complete.json"
     if marker.is_file():
         return out, json.loads(marker.read_text()), True
-    summary = generate_program(
-        out, patients=patients_for_contacts(contacts), seed=seed, target_contacts=contacts
-    )
+    summary = generate_program(out, patients=patients_for_contacts(contacts), seed=seed, target_contacts=contacts)
     marker.write_text(json.dumps(summary.counts))
     return out, dict(summary.counts), False
 
@@ -74,17 +70,11 @@ def _short(func: tuple[str, int, str]) -> str:
     if path == "~":
         return name  # a built-in
     parts = Path(path).parts
-    where = (
-        "/".join(parts[parts.index("site-packages") + 1 :])
-        if "site-packages" in parts
-        else "/".join(parts[-2:])
-    )
+    where = "/".join(parts[parts.index("site-packages") + 1 :]) if "site-packages" in parts else "/".join(parts[-2:])
     return f"{where}:{line}({name})"
 
 
-def print_profile(
-    profile: cProfile.Profile, top: int = 25, sort: str = "cumulative", width: int = 110
-) -> None:
+def print_profile(profile: cProfile.Profile, top: int = 25, sort: str = "cumulative", width: int = 110) -> None:
     """The top functions of a profile, one short line each."""
     stats = pstats.Stats(profile)
     stats.sort_stats(sort)

@@ -47,10 +47,10 @@ import requests
 from _common import Clock, cached_export, machine, print_profile, server_cpu_seconds
 
 from fhirpeer.api import sync, validate
-from fhirpeer.client import FHIR_JSON, FhirClient
-from fhirpeer.config import Settings, load_settings
-from fhirpeer.embedded_server import EmbeddedServer
-from fhirpeer.report import RunReport
+from fhirpeer.demo.embedded_server import EmbeddedServer
+from fhirpeer.run_report import RunReport
+from fhirpeer.settings import Settings, load_settings
+from fhirpeer.transport.client import FHIR_JSON, FhirClient
 
 
 @dataclass
@@ -148,9 +148,7 @@ def namespace(tag: str) -> str:
 
 
 def print_table(runs: list[Run]) -> None:
-    print(
-        f"\n{'run':<34}{'resources':>10}{'wall s':>9}{'res/s':>9}{'client CPU':>12}{'server CPU':>12}  note"
-    )
+    print(f"\n{'run':<34}{'resources':>10}{'wall s':>9}{'res/s':>9}{'client CPU':>12}{'server CPU':>12}  note")
     for r in runs:
         rate = f"{r.rate:,.0f}" if r.resources else "—"
         print(f"{r.label:<34}{r.resources:>10,}{r.wall:>9.2f}{rate:>9}"
@@ -197,9 +195,7 @@ def profile_first_sync(root: Path, export: Path, args: argparse.Namespace) -> No
         ("response JSON decoding", cum("requests/models.py", "json")),
         ("state store writes (record_written)", cum("fhirpeer/state.py", "record_written")),
     ]  # fmt: skip
-    print(
-        f"\n   where the profiled first sync's {total:.1f}s go (cumulative; the profiler inflates client work)"
-    )
+    print(f"\n   where the profiled first sync's {total:.1f}s go (cumulative; the profiler inflates client work)")
     for label, secs in rows:
         print(f"   {label:<58}{secs:7.2f}s {100 * secs / total:5.1f}%")
 
@@ -208,9 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contacts", type=int, default=20_000, help="contact rows to generate (default 20000)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument(
-        "--batch-size", type=int, default=200, help="entries per transaction Bundle (default 200)"
-    )
+    ap.add_argument("--batch-size", type=int, default=200, help="entries per transaction Bundle (default 200)")
     ap.add_argument("--workers", type=int, default=2, help="workers of run (d); 0 skips it (default 2)")
     ap.add_argument("--profile", action="store_true", help="also cProfile a first sync on its own server")
     ap.add_argument("--top", type=int, default=25, help="profile lines to print")
@@ -225,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k.removesuffix('.csv')} {v:,}" for k, v in rows.items())
     )
     root = Path(tempfile.mkdtemp(prefix="fhirpeer-bench-sync-"))
-    print(
-        f"work dir: {root}; batch size {args.batch_size}; every write run gets its own fresh embedded server"
-    )
+    print(f"work dir: {root}; batch size {args.batch_size}; every write run gets its own fresh embedded server")
     try:
         t = time.perf_counter()
         out_bodies, out_entries = bundles_out(export, root / "bundles-out", namespace("raw"), args.batch_size)

@@ -1,4 +1,3 @@
-
 """Throughput of `fhirpeer validate` on a seeded ~100k-contact export, and where its time goes.
 
     /tmp/v/bin/python benchmarks/bench_validate.py                  # 100k contacts (about 4-5 min)
@@ -29,15 +28,15 @@ from datetime import date
 from itertools import islice
 
 from _common import Clock, cached_export, machine, print_profile
+from fhirpeer.export import Export
+from fhirpeer.readers import Accepted, file_columns, read_records
 
 from fhirpeer.api import validate
-from fhirpeer.config import load_settings
-from fhirpeer.export import Export
+from fhirpeer.checks.resource_checks import check_resource
 from fhirpeer.mappers import MappedResource
-from fhirpeer.mappings import load_mappings
-from fhirpeer.readers import Accepted, file_columns, read_records
-from fhirpeer.state import content_hash
-from fhirpeer.validation import check_resource
+from fhirpeer.mapping_files import load_mappings
+from fhirpeer.settings import load_settings
+from fhirpeer.sync_engine.state import content_hash
 
 CHUNK = 2000  # records per chunk in the stage split
 
@@ -66,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         report = validate(export_dir, settings=settings)
     valid = sum(c.get("valid", 0) for c in report.counts.values())
     skipped = sum(c.get("skipped", 0) for c in report.counts.values())
-    print(
-        f"\n1. fhirpeer validate (fhirpeer.api.validate, in-process): {e2e.wall:.1f}s wall, {e2e.cpu:.1f}s CPU"
-    )
+    print(f"\n1. fhirpeer validate (fhirpeer.api.validate, in-process): {e2e.wall:.1f}s wall, {e2e.cpu:.1f}s CPU")
     print(
         f"   {total_rows / e2e.wall:,.0f} records/s (data rows read); {valid / e2e.wall:,.0f} resources/s "
         f"({valid:,} valid, {skipped:,} skipped, {len(report.rejected):,} rejected)"
@@ -138,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         ("R4B model validation (check_resource)", t_check, n, "resources"),
     ):
         print(f"   {label:<44}{secs:8.2f}{100 * secs / pipeline:7.1f}%{count / secs:>11,.0f} {unit[:3]}")
-    print(
-        f"   {'= validate pipeline (sum of the above)':<44}{pipeline:8.2f}{100.0:7.1f}%{n / pipeline:>11,.0f} res"
-    )
+    print(f"   {'= validate pipeline (sum of the above)':<44}{pipeline:8.2f}{100.0:7.1f}%{n / pipeline:>11,.0f} res")
     print(
         f"   {'content hash (sync planner only)':<44}{t_hash:8.2f}{100 * t_hash / pipeline:7.1f}%"
         f"{n / t_hash:>11,.0f} res"

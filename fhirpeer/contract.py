@@ -38,29 +38,3 @@ SITE_KINDS = (
     "sud_treatment", "mutual_aid", "housing", "transportation", "legal", "employment", "childcare",
     "eldercare", "home_health", "other",
 )  # fmt: skip
-
-# Resource types in write order: rosters first, then the resources that point at them.
-ROSTER_TYPES = ("Organization", "Practitioner", "Patient")
-DEPENDENT_TYPES = ("Encounter", "CareTeam", "ServiceRequest")
-RESOURCE_TYPES = ROSTER_TYPES + DEPENDENT_TYPES
-
-# FHIR R4 required bindings fhirpeer emits (checked on every resource; the models do not check them).
-R4_ENCOUNTER_STATUS = (
-    "planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown",
-)  # fmt: skip
-R4_CARETEAM_STATUS = ("proposed", "active", "suspended", "inactive", "entered-in-error")
-R4_SERVICEREQUEST_STATUS = (
-    "draft",
-    "active",
-    "on-hold",
-    "revoked",
-    "completed",
-    "entered-in-error",
-    "unknown",
-)
-R4_SERVICEREQUEST_INTENT = (
-    "proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order",
-    "option",
-)  # fmt: skip
-R4_REQUEST_PRIORITY = ("routine", "urgent", "asap", "stat")
-R4_ADMINISTRATIVE_GENDER = ("male", "female", "other", "unknown")

@@ -1,7 +1,9 @@
 """Domain records: one validated pydantic model per input row.
 
-Allowed values for coded columns come from the mapping files (a `Vocabulary`), passed as validation
-context, so a site that adds a handoff kind to `servicerequest.yaml` can use it in its export.
+Allowed values for coded columns come from the mapping files (a `Vocabulary`, built by
+`Mappings.vocabulary()`), passed as validation context, so a site that adds a handoff kind to
+`servicerequest.yaml` can use it in its export. This module knows nothing of CSV: the readers in
+`fhirpeer.input` turn rows into these records.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from .mappings import Mappings
+from .domain import InputKind, Source
 
 _KEY_FORBIDDEN = re.compile(r"[|,$\\\x00-\x1f]")
 _NPI = re.compile(r"[0-9]{10}")
@@ -37,24 +39,6 @@ class Vocabulary:
     disciplines: frozenset[str]
     site_kinds: frozenset[str]
     tz: ZoneInfo
-
-    @classmethod
-    def from_mappings(cls, m: Mappings, tz: ZoneInfo) -> Vocabulary:
-        return cls(
-            modes=frozenset(m.encounter.type_by_mode),
-            contact_statuses=frozenset(m.encounter.status),
-            settings=frozenset(m.encounter.class_by_setting),
-            purposes=frozenset(m.encounter.purposes),
-            roles=frozenset(m.careteam.roles),
-            kinds=frozenset(m.servicerequest.kinds),
-            handoff_statuses=frozenset(m.servicerequest.status),
-            priorities=frozenset(m.servicerequest.priorities),
-            via=frozenset(m.servicerequest.via),
-            genders=frozenset(m.roster.genders),
-            disciplines=frozenset(m.roster.disciplines),
-            site_kinds=frozenset(m.roster.site_kinds),
-            tz=tz,
-        )
 
 
 def _vocab(info: ValidationInfo) -> Vocabulary:
@@ -257,3 +241,27 @@ class HandoffRecord(Record):
     @classmethod
     def _requested(cls, v: Any, info: ValidationInfo) -> datetime:
         return _timestamp(v, _vocab(info).tz)
+
+
+@dataclass(frozen=True)
+class TeamRows:
+    """The member rows of one care team (same team_id and patient), in file order: one CareTeam."""
+
+    team_id: str
+    members: tuple[tuple[CareTeamMemberRecord, Source], ...]
+
+
+#: The record model of each input kind.
+RECORD_MODELS: dict[InputKind, type[Record]] = {
+    InputKind.SITES: SiteRecord,
+    InputKind.STAFF: StaffRecord,
+    InputKind.PATIENTS: PatientRecord,
+    InputKind.CARE_TEAM: CareTeamMemberRecord,
+    InputKind.HANDOFFS: HandoffRecord,
+    InputKind.CONTACTS: ContactRecord,
+}
+
+
+def required_fields(model: type[Record]) -> list[str]:
+    """The fields a row must fill (their columns must be in the header)."""
+    return [name for name, field in model.model_fields.items() if field.is_required()]

@@ -1,25 +1,21 @@
 """Session fixtures shared by the whole test-suite.
 
-* ``fhir_base_url`` — the FHIR R4 base URL the server tests talk to: ``$FHIRPEER_TEST_SERVER`` when set (any
-  server, e.g. the public HAPI sandbox; credentials come from the usual ``FHIRPEER_AUTH…`` variables),
-  otherwise one embedded sekmet server (CareTeam search parameters registered) started in a temporary
-  directory for the whole session and stopped at its end.
-* ``embedded_server_without_careteam_params`` — a second embedded server (an ``EmbeddedServer``), as
-  sekmet 0.1.1 ships, without CareTeam search parameters; tests using it are skipped when
-  ``$FHIRPEER_TEST_SERVER`` is set.
-* ``test_namespace`` — a unique identifier namespace per test (``https://fhirpeer.test/<12 hex>``), so
-  tests never collide on a shared server.
+* ``fhir_server`` / ``fhir_base_url`` — the FHIR R4 server the server tests talk to. Every test that uses it runs
+  once per server kind the session starts on loopback: **sekmet** (sekmet-fhir, pip; CareTeam search parameters
+  registered) and **hapi** (the HAPI FHIR JPA server of `tools/hapi-server`). `FHIRPEER_TEST_SERVER_KIND=sekmet`
+  (or `hapi`) runs one kind only. `FHIRPEER_TEST_SERVER=URL` replaces both with any server (e.g. the public HAPI
+  sandbox; credentials from the usual ``FHIRPEER_AUTH…`` variables). Without Java or Maven the hapi kind is skipped
+  with one clear line — unless `CI` is set, where a missing server fails the run.
+* ``embedded_server_without_careteam_params`` — a sekmet server as 0.1.1 ships, without CareTeam search parameters.
+* ``test_namespace`` — a unique identifier namespace per test (``https://fhirpeer.test/<12 hex>``), so tests never
+  collide on a shared server.
 * cleanup — when ``$FHIRPEER_TEST_SERVER`` is set, after each test that used ``test_namespace`` every resource
-  carrying an identifier of that namespace is deleted (dependants first; a server refusing DELETE with 403
-  or 405 is left alone; nothing outside the namespace is touched).
+  carrying an identifier of that namespace is deleted (dependants first; a server refusing DELETE with 403 or 405
+  is left alone; nothing outside the namespace is touched).
 
 Tests under ``tests/server/`` get the ``server`` marker automatically (``pytest -m "not server"`` skips them).
-Tests marked ``embedded_only`` (they start, stop or restart embedded servers of their own) are skipped when
+Tests marked ``embedded_only`` (they start, stop or restart sekmet servers of their own) are skipped when
 ``$FHIRPEER_TEST_SERVER`` is set.
-
-Against another server (credentials, if any, from ``FHIRPEER_AUTH…``)::
-
-    FHIRPEER_TEST_SERVER=https://hapi.fhir.org/baseR4 pytest -m server
 """
 
 from __future__ import annotations
@@ -29,14 +25,18 @@ import os
 import uuid
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from fhirpeer.embedded_server import EmbeddedServer
+from fhirpeer.demo.embedded_server import EmbeddedServer
+from tests.support.hapi import HapiServer, hapi_unavailable
 from tests.support.inventory import delete_namespace
 
 TEST_SERVER_ENV = "FHIRPEER_TEST_SERVER"
+SERVER_KIND_ENV = "FHIRPEER_TEST_SERVER_KIND"
+SERVER_KINDS = ("sekmet", "hapi")
 SERVER_TESTS_DIR = Path(__file__).parent / "server"
 
 
@@ -46,11 +46,43 @@ def external_server() -> str | None:
     return url.rstrip("/") or None
 
 
+def under_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+def server_kinds() -> list[str]:
+    """The server kinds this session runs the server tests against."""
+    if external_server():
+        return ["external"]
+    chosen = [k.strip() for k in os.environ.get(SERVER_KIND_ENV, "").split(",") if k.strip()]
+    unknown = [k for k in chosen if k not in SERVER_KINDS]
+    if unknown:
+        raise pytest.UsageError(f"{SERVER_KIND_ENV}: unknown server kind(s) {unknown}; use {', '.join(SERVER_KINDS)}")
+    return chosen or list(SERVER_KINDS)
+
+
+@dataclass(frozen=True)
+class ServerUnderTest:
+    """A FHIR server the session runs tests against."""
+
+    kind: str  # sekmet | hapi | external
+    base_url: str
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "embedded_only: needs embedded servers of its own (skipped when FHIRPEER_TEST_SERVER is set)",
     )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"fhirpeer test servers: {', '.join(server_kinds())}"]
+    reason = hapi_unavailable()
+    if "hapi" in server_kinds() and reason:
+        verdict = "FAILS the run (CI is set)" if under_ci() else "skipped"
+        lines.append(f"fhirpeer HAPI tier: {verdict} — {reason}")
+    return lines
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -70,15 +102,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
-@pytest.fixture(scope="session")
-def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """FHIR base URL for server tests: ``$FHIRPEER_TEST_SERVER`` or a session-wide embedded server."""
-    url = external_server()
-    if url:
-        yield url
+@pytest.fixture(scope="session", params=server_kinds())
+def fhir_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUnderTest]:
+    """The server of one kind, started once for the session (tests are grouped by kind)."""
+    kind = request.param
+    if kind == "external":
+        yield ServerUnderTest(kind, str(external_server()))
         return
-    with EmbeddedServer(tmp_path_factory.mktemp("fhir-server")) as server:
-        yield server.base_url
+    if kind == "sekmet":
+        with EmbeddedServer(tmp_path_factory.mktemp("sekmet")) as server:
+            yield ServerUnderTest(kind, server.base_url)
+        return
+    reason = hapi_unavailable()
+    if reason:
+        if under_ci():
+            pytest.fail(f"HAPI tier cannot run under CI: {reason}", pytrace=False)
+        pytest.skip(f"HAPI tier skipped: {reason}")
+    with HapiServer(tmp_path_factory.mktemp("hapi")) as hapi:
+        yield ServerUnderTest(kind, hapi.base_url)
+
+
+@pytest.fixture(scope="session")
+def fhir_base_url(fhir_server: ServerUnderTest) -> str:
+    """FHIR base URL of the server under test."""
+    return fhir_server.base_url
 
 
 @pytest.fixture(scope="session")
@@ -117,8 +164,8 @@ def _clean_up_test_namespace(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _restore_fhirpeer_logger() -> Iterator[None]:
-    """Commands configure the ``fhirpeer`` logger (own handler, no propagation); undo that after each test
-    so later tests' ``caplog`` still sees fhirpeer's records."""
+    """The CLI configures the ``fhirpeer`` logger (own handler, no propagation); undo that after each test so
+    later tests' ``caplog`` still sees fhirpeer's records."""
     logger = logging.getLogger("fhirpeer")
     handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
     yield

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from ..mappings import Mappings
-from ..readers import Source
-from ..records import CareTeamMemberRecord
+from ..domain import ResourceType
+from ..mapping_files import Mappings
+from ..records import TeamRows
 from .common import MappedResource, Ref, concept, conditional_reference, identifier, with_security
 
 
-def map_care_team(
-    members: Sequence[tuple[CareTeamMemberRecord, Source]], m: Mappings, *, part2: bool = True
-) -> MappedResource:
+def map_care_team(team: TeamRows, m: Mappings, *, part2: bool = True) -> MappedResource:
     """Map all member rows of one team (same team_id and patient) to one CareTeam."""
     ct = m.careteam
+    members = team.members
     first = members[0][0]
     ordered = sorted(members, key=lambda item: (item[0].start_date, item[0].staff_id, item[0].role))
     participants: list[dict[str, Any]] = []
-    refs: list[Ref] = [Ref("Patient", first.patient_mrn, "patient_mrn")]
+    refs: list[Ref] = [Ref(ResourceType.PATIENT, first.patient_mrn, "patient_mrn")]
     for rec, _ in ordered:
         period = {"start": rec.start_date.isoformat()}
         if rec.end_date:
@@ -31,7 +29,7 @@ def map_care_team(
                 "period": period,
             }
         )
-        refs.append(Ref("Practitioner", rec.staff_id, "staff_id"))
+        refs.append(Ref(ResourceType.PRACTITIONER, rec.staff_id, "staff_id"))
     is_open = any(rec.end_date is None for rec, _ in members)
     starts = [rec.start_date for rec, _ in members]
     ends = [rec.end_date for rec, _ in members if rec.end_date]
@@ -51,9 +49,9 @@ def map_care_team(
     site = next((rec.site_id for rec, _ in ordered if rec.site_id), None)
     if site:
         resource["managingOrganization"] = [conditional_reference(m, "Organization", site)]
-        refs.append(Ref("Organization", site, "site_id"))
+        refs.append(Ref(ResourceType.ORGANIZATION, site, "site_id"))
     sources = tuple(src for _, src in members)
     unique_refs = tuple(dict.fromkeys(refs))
     return MappedResource(
-        "CareTeam", first.team_id, with_security(m, "CareTeam", resource, part2), sources, unique_refs
+        ResourceType.CARE_TEAM, first.team_id, with_security(m, "CareTeam", resource, part2), sources, unique_refs
     )

@@ -7,15 +7,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from ..mappings import CodedConcept, Coding, Mappings
-from ..readers import Source
+from ..domain import ResourceType, Source
+from ..mapping_files import CodedConcept, Coding, Mappings
 
 
 @dataclass(frozen=True)
 class Ref:
     """A business-key reference from one resource to another (e.g. Encounter → Patient MRN)."""
 
-    resource_type: str
+    resource_type: ResourceType
     key: str
     column: str  # the input column it came from, for rejection messages
 
@@ -24,7 +24,7 @@ class Ref:
 class MappedResource:
     """A FHIR resource ready to plan and write, with where it came from and what it points at."""
 
-    resource_type: str
+    resource_type: ResourceType
     key: str
     resource: dict[str, Any]
     sources: tuple[Source, ...]
@@ -35,14 +35,16 @@ def identifier(m: Mappings, resource_type: str, key: str) -> dict[str, str]:
     return {"system": m.system_for(resource_type), "value": key}
 
 
-def _token(m: Mappings, resource_type: str, key: str) -> str:
-    # keys are free of | , $ \ (records.py); percent-encode the rest so the server decodes exactly `key`
-    return f"{m.system_for(resource_type)}|{quote(key, safe='-._~:/')}"
+def identifier_token(system: str, value: str) -> str:
+    """The FHIR token search value `system|value` (not URL-encoded: for search parameters)."""
+    return f"{system}|{value}"
 
 
 def match_url(m: Mappings, resource_type: str, key: str) -> str:
-    """The conditional match URL for a business key: `Type?identifier=system|value`."""
-    return f"{resource_type}?identifier={_token(m, resource_type, key)}"
+    """The conditional match URL for a business key: `Type?identifier=system|value`, URL-encoded.
+
+    Keys are free of | , $ \\ (records.py); the rest is percent-encoded so the server decodes exactly `key`."""
+    return f"{resource_type}?identifier={identifier_token(m.system_for(resource_type), quote(key, safe='-._~:/'))}"
 
 
 def conditional_reference(m: Mappings, resource_type: str, key: str) -> dict[str, str]:

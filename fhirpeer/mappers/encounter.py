@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from typing import Any
 
-from ..mappings import Mappings
-from ..readers import Source
+from ..domain import ResourceType, Source
+from ..mapping_files import Mappings
 from ..records import ContactRecord
 from .common import (
     MappedResource,
@@ -62,10 +62,13 @@ def map_contact(rec: ContactRecord, source: Source, m: Mappings, *, part2: bool 
             }
             for p in rec.purposes
         ]
-    refs = [Ref("Patient", rec.patient_mrn, "patient_mrn"), Ref("Practitioner", rec.peer_id, "peer_id")]
+    refs = [
+        Ref(ResourceType.PATIENT, rec.patient_mrn, "patient_mrn"),
+        Ref(ResourceType.PRACTITIONER, rec.peer_id, "peer_id"),
+    ]
     if rec.site_id:
         resource["serviceProvider"] = conditional_reference(m, "Organization", rec.site_id)
-        refs.append(Ref("Organization", rec.site_id, "site_id"))
+        refs.append(Ref(ResourceType.ORGANIZATION, rec.site_id, "site_id"))
     return MappedResource(
-        "Encounter", rec.contact_id, with_security(m, "Encounter", resource, part2), (source,), tuple(refs)
+        ResourceType.ENCOUNTER, rec.contact_id, with_security(m, "Encounter", resource, part2), (source,), tuple(refs)
     )

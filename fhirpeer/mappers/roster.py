@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..mappings import Mappings
-from ..readers import Source
+from ..domain import ResourceType, Source
+from ..mapping_files import Mappings
 from ..records import PatientRecord, SiteRecord, StaffRecord
 from .common import MappedResource, concept, human_name, identifier
 
@@ -21,7 +21,7 @@ def map_patient(rec: PatientRecord, source: Source, m: Mappings) -> MappedResour
         resource["gender"] = rec.gender
     if rec.birth_date:
         resource["birthDate"] = rec.birth_date.isoformat()
-    return MappedResource("Patient", rec.patient_mrn, resource, (source,))
+    return MappedResource(ResourceType.PATIENT, rec.patient_mrn, resource, (source,))
 
 
 def map_staff(rec: StaffRecord, source: Source, m: Mappings) -> MappedResource:
@@ -34,7 +34,7 @@ def map_staff(rec: StaffRecord, source: Source, m: Mappings) -> MappedResource:
     if rec.discipline:
         mapped = m.roster.disciplines[rec.discipline]
         resource["qualification"] = [{"code": concept(mapped, m.roster.discipline_system_local, rec.discipline)}]
-    return MappedResource("Practitioner", rec.staff_id, resource, (source,))
+    return MappedResource(ResourceType.PRACTITIONER, rec.staff_id, resource, (source,))
 
 
 def map_site(rec: SiteRecord, source: Source, m: Mappings) -> MappedResource:
@@ -46,4 +46,4 @@ def map_site(rec: SiteRecord, source: Source, m: Mappings) -> MappedResource:
     }
     if rec.kind:
         resource["type"] = [concept(m.roster.site_kinds[rec.kind], m.roster.site_kind_system_local, rec.kind)]
-    return MappedResource("Organization", rec.site_id, resource, (source,))
+    return MappedResource(ResourceType.ORGANIZATION, rec.site_id, resource, (source,))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..mappings import Mappings
-from ..readers import Source
+from ..domain import ResourceType, Source
+from ..mapping_files import Mappings
 from ..records import HandoffRecord
 from .common import (
     MappedResource,
@@ -34,7 +34,7 @@ def map_handoff(rec: HandoffRecord, source: Source, m: Mappings, *, part2: bool 
         "subject": conditional_reference(m, "Patient", rec.patient_mrn),
         "authoredOn": fhir_datetime(rec.requested_at),
     }
-    refs = [Ref("Patient", rec.patient_mrn, "patient_mrn")]
+    refs = [Ref(ResourceType.PATIENT, rec.patient_mrn, "patient_mrn")]
     if rec.via:
         resource["orderDetail"] = [
             {
@@ -46,20 +46,20 @@ def map_handoff(rec: HandoffRecord, source: Source, m: Mappings, *, part2: bool 
         resource["performerType"] = {"coding": codings(kind.performer_type)}
     if rec.requester_id:
         resource["requester"] = conditional_reference(m, "Practitioner", rec.requester_id)
-        refs.append(Ref("Practitioner", rec.requester_id, "requester_id"))
+        refs.append(Ref(ResourceType.PRACTITIONER, rec.requester_id, "requester_id"))
     performers = []
     if rec.to_staff_id:
         performers.append(conditional_reference(m, "Practitioner", rec.to_staff_id))
-        refs.append(Ref("Practitioner", rec.to_staff_id, "to_staff_id"))
+        refs.append(Ref(ResourceType.PRACTITIONER, rec.to_staff_id, "to_staff_id"))
     if rec.to_site_id:
         performers.append(conditional_reference(m, "Organization", rec.to_site_id))
-        refs.append(Ref("Organization", rec.to_site_id, "to_site_id"))
+        refs.append(Ref(ResourceType.ORGANIZATION, rec.to_site_id, "to_site_id"))
     if performers:
         resource["performer"] = performers
     if rec.note:
         resource["note"] = [{"text": rec.note}]
     return MappedResource(
-        "ServiceRequest",
+        ResourceType.SERVICE_REQUEST,
         rec.handoff_id,
         with_security(m, "ServiceRequest", resource, part2),
         (source,),

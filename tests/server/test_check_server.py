@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from fhirpeer.cli import main
-from fhirpeer.contract import RESOURCE_TYPES
-from fhirpeer.embedded_server import EmbeddedServer
-from fhirpeer.sample import generate_program
-from tests.server.test_sync import rows, sync
+from fhirpeer.demo.embedded_server import EmbeddedServer
+from fhirpeer.demo.sample import generate_program
+from fhirpeer.domain import InputKind
 from tests.support.inventory import inventory, versions
+from tests.support.sync_run import rows, sync
+
+RESOURCE_TYPES = [str(k.resource_type) for k in InputKind]
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from fhirpeer.embedded_server import EmbeddedServer, EmbeddedServerError
+from fhirpeer.demo.embedded_server import EmbeddedServer, EmbeddedServerError
 from fhirpeer.errors import ConfigError, FatalError, ServerUnreachable
-from fhirpeer.retry import RetryPolicy
+from fhirpeer.transport.retry import RetryPolicy
 from tests.support.fault_proxy import FaultProxy
 from tests.support.inventory import fhir_client, namespace_systems
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from fhirpeer.sample import generate_program
-from tests.server.test_sync import TYPES, expected_keys, rows, sync, write_rows
+from fhirpeer.demo.sample import generate_program
+from tests.server.conftest import EVERY_STRATEGY
 from tests.support.inventory import versions
+from tests.support.sync_run import TYPES, expected_keys, rows, sync, write_rows
 
-STRATEGIES = ("transaction", "batch", "conditional_put", "search_then_write", "client_id_put")
 #: How each original key is made awkward, in turn (none may hold `|`, `,`, `$` or `\`).
 TEMPLATES = ("{v}+A", "{v} B", "Zoë {v}/é", "urn:x:{v}", "東京+{v} %20", "{v} + ü:/")
 #: The columns holding a key of the rewritten kinds, per file.
@@ -46,11 +44,8 @@ def make_keys_awkward(export: Path) -> None:
         write_rows(export / name, data)
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
-def test_awkward_keys_are_held_once_and_a_rerun_writes_nothing(
-    fhir_base_url, test_namespace, tmp_path, monkeypatch, strategy
-):
-    monkeypatch.setenv("FHIRPEER_STRATEGY", strategy)
+@EVERY_STRATEGY
+def test_awkward_keys_are_held_once_and_a_rerun_writes_nothing(fhir_base_url, test_namespace, tmp_path, strategy):
     export = tmp_path / "export"
     generate_program(export, patients=6, seed=12)
     make_keys_awkward(export)

@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fhirpeer.sample import generate_program
-from tests.server.test_sync import rows, write_rows
+from fhirpeer.demo.sample import generate_program
 from tests.support.fault_proxy import FaultProxy
+from tests.support.paths import REPO
+from tests.support.sync_run import rows, write_rows
 
-REPO = Path(__file__).resolve().parents[2]
 PLANTED = {
     "family": "Quixote-Marsh",
     "given": "Zebulon",

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from fhirpeer.sample import generate_program
-from fhirpeer.state import RunLock
-from tests.server.test_sync import all_versions, expected_keys, rows, sync, write_rows
+from fhirpeer.demo.sample import generate_program
+from fhirpeer.sync_engine.state import RunLock
 from tests.support.fault_proxy import FaultProxy
 from tests.support.inventory import fhir_client, inventory
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+from tests.support.sync_run import all_versions, expected_keys, rows, sync, write_rows
 
 
 def synced_rows(state: Path) -> int:
@@ -88,7 +87,7 @@ def test_lock_left_by_a_killed_run_is_taken_over(fhir_base_url, test_namespace, 
     generate_program(export, patients=10, seed=1)
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys,time; from fhirpeer.state import RunLock; l=RunLock(sys.argv[1]); l.__enter__(); "
+         "import sys,time; from fhirpeer.sync_engine.state import RunLock; l=RunLock(sys.argv[1]); l.__enter__(); "
          "print('locked', flush=True); time.sleep(600)", str(tmp_path / "state.sqlite")],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip

@@ -1,77 +1,21 @@
 """`fhirpeer sync` against a real FHIR server (embedded sekmet, or FHIRPEER_TEST_SERVER).
 
-Each test uses its own identifier namespace, so tests never see each other's data.
+Each test uses its own identifier namespace, so tests never see each other's data. Only the tests whose outcome
+depends on how fhirpeer writes run under every write strategy.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import time
-from pathlib import Path
-
-import pytest
-
 from fhirpeer.cli import main
-from fhirpeer.sample import generate_program
+from tests.server.conftest import EVERY_STRATEGY
 from tests.support.inventory import inventory, versions
-
-TYPES = ("Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest")
-STRATEGIES = ("transaction", "batch", "conditional_put", "search_then_write", "client_id_put")
+from tests.support.sync_run import TYPES, all_versions, expected_keys, rows, sync, write_rows
 
 
-@pytest.fixture(autouse=True, params=STRATEGIES)
-def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test here runs once per write strategy (the fallbacks must hold the same guarantees)."""
-    monkeypatch.setenv("FHIRPEER_STRATEGY", request.param)
-    return request.param
-
-
-@pytest.fixture
-def export(tmp_path: Path) -> Path:
-    out = tmp_path / "export"
-    generate_program(out, patients=24, seed=3)
-    return out
-
-
-def sync(base_url: str, namespace: str, export: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
-    report = tmp_path / f"report-{time.monotonic_ns()}.json"
-    code = main([
-        "sync", "--server", base_url, "--input", str(export), "--state", str(tmp_path / "state.sqlite"),
-        "--namespace", namespace, "--report-json", str(report), "--no-progress", *extra,
-    ])  # fmt: skip
-    return code, (json.loads(report.read_text()) if report.exists() else {})
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return list(csv.DictReader(handle))
-
-
-def write_rows(path: Path, data: list[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(data[0]))
-        writer.writeheader()
-        writer.writerows(data)
-
-
-def all_versions(base_url: str, namespace: str) -> dict[str, dict[str, str]]:
-    return {t: versions(base_url, namespace, t) for t in TYPES}
-
-
-def expected_keys(export: Path) -> dict[str, set[str]]:
-    contacts = [r for r in rows(export / "peer_contacts.csv") if r["mode"] != "text"]
-    return {
-        "Organization": {r["site_id"] for r in rows(export / "sites.csv")},
-        "Practitioner": {r["staff_id"] for r in rows(export / "staff.csv")},
-        "Patient": {r["patient_mrn"] for r in rows(export / "patients.csv")},
-        "Encounter": {r["contact_id"] for r in contacts},
-        "CareTeam": {r["team_id"] for r in rows(export / "care_team.csv")},
-        "ServiceRequest": {r["handoff_id"] for r in rows(export / "handoffs.csv")},
-    }
-
-
-def test_first_sync_creates_everything_once_and_rerun_writes_nothing(fhir_base_url, test_namespace, export, tmp_path):
+@EVERY_STRATEGY
+def test_first_sync_creates_everything_once_and_rerun_writes_nothing(
+    fhir_base_url, test_namespace, export, tmp_path, strategy
+):
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
     assert code == 0, report
     expected = expected_keys(export)
@@ -91,7 +35,8 @@ def test_first_sync_creates_everything_once_and_rerun_writes_nothing(fhir_base_u
     assert all_versions(fhir_base_url, test_namespace) == held  # no versionId moved
 
 
-def test_changing_one_row_updates_exactly_that_resource(fhir_base_url, test_namespace, export, tmp_path):
+@EVERY_STRATEGY
+def test_changing_one_row_updates_exactly_that_resource(fhir_base_url, test_namespace, export, tmp_path, strategy):
     assert sync(fhir_base_url, test_namespace, export, tmp_path)[0] == 0
     before = all_versions(fhir_base_url, test_namespace)
     contacts = rows(export / "peer_contacts.csv")
@@ -171,13 +116,17 @@ def test_dry_run_reads_the_server_and_writes_nothing(fhir_base_url, test_namespa
     assert all_versions(fhir_base_url, test_namespace) == before
 
 
-def test_state_lost_rerun_adopts_existing_resources_without_duplicates(fhir_base_url, test_namespace, export, tmp_path):
+@EVERY_STRATEGY
+def test_state_lost_rerun_adopts_existing_resources_without_duplicates(
+    fhir_base_url, test_namespace, export, tmp_path, strategy
+):
     assert sync(fhir_base_url, test_namespace, export, tmp_path)[0] == 0
     (tmp_path / "state.sqlite").unlink()
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
     assert code == 0
     assert report["counts"]["Encounter"]["created"] == 0
-    all_versions(fhir_base_url, test_namespace)  # asserts every key exactly once
+    held = all_versions(fhir_base_url, test_namespace)  # fails when a key is held twice
+    assert {t: set(keys) for t, keys in held.items()} == expected_keys(export)
 
 
 def test_status_lists_runs_and_quarantined_records_until_fixed(fhir_base_url, test_namespace, export, tmp_path, capsys):

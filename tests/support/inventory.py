@@ -12,10 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from fhirpeer.auth import auth_from_env
-from fhirpeer.client import FhirClient
 from fhirpeer.errors import AuthError, FatalError
-from fhirpeer.mappings import load_mappings
+from fhirpeer.mapping_files import load_mappings
+from fhirpeer.transport.auth import auth_from_env
+from fhirpeer.transport.client import FhirClient
 
 #: Resource types tests create, dependants first (the order they can be deleted in without breaking a
 #: reference: ServiceRequest/CareTeam/Encounter point at Patient/Practitioner/Organization).

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from fhirpeer.domain import Source
 from fhirpeer.mappers import MappedResource, Ref, match_url
-from fhirpeer.mappings import Mappings
-from fhirpeer.readers import Source
+from fhirpeer.mapping_files import Mappings
 
 
 def encounter_item(mappings: Mappings, key: str, patient: str = "M1") -> MappedResource:

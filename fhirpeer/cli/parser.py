@@ -1,0 +1,74 @@
+"""The `fhirpeer` argument parser: every command, its flags and their help (choices come from the domain enums)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .._version import __version__
+from ..domain import ConflictPolicy, WriteStrategy
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="YAML config file (settings; never secrets)")
+    p.add_argument("--mappings", type=Path, help="a site's edited copy of the mapping files")
+    p.add_argument("--report-json", type=Path, help="write the run report (JSON) here")
+    p.add_argument("--timezone", dest="site_timezone", help="IANA zone for timestamps without an offset")
+    p.add_argument("--namespace", help="identifier namespace URI (overrides identifiers.yaml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (ids and statuses only, never PHI)")
+    p.add_argument("--log-format", choices=["text", "json"], help="log line format on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fhirpeer",
+        description=("Sync peer recovery program exports (contacts, care teams, handoffs) to a FHIR R4 server."),
+    )
+    parser.add_argument("--version", action="version", version=f"fhirpeer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="map and check an export offline; write nothing")
+    p.add_argument("--input", type=Path, required=True, help="folder with the CSV exports")
+    p.add_argument("--ndjson-out", type=Path, help="write the resources as FHIR NDJSON (one file per type)")
+    p.add_argument("--bundles-out", type=Path, help="write the transaction Bundles that sync would send")
+    _common(p)
+
+    p = sub.add_parser("sync", help="sync an export to a FHIR server (idempotent, incremental)")
+    p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
+    p.add_argument("--input", type=Path, required=True, help="folder with the CSV exports")
+    p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
+    p.add_argument("--dry-run", action="store_true", help="read the server, write nothing, print the plan")
+    p.add_argument("--batch-size", type=int, help="entries per transaction Bundle (default 200)")
+    p.add_argument("--workers", type=int, help="parallel writers, partitioned by patient (default 1)")
+    p.add_argument(
+        "--conflict-policy", choices=[str(c) for c in ConflictPolicy], help="resources changed on the server"
+    )
+    p.add_argument(
+        "--strategy",
+        choices=["auto", *(str(s) for s in WriteStrategy)],
+        help="write strategy (default: chosen from the server's CapabilityStatement)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    _common(p)
+
+    p = sub.add_parser("status", help="show the last runs and the records currently rejected")
+    p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
+    p.add_argument("--runs", type=int, default=10, help="how many runs to show")
+
+    p = sub.add_parser("check-server", help="what the server supports, and the write strategy fhirpeer will use")
+    p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
+    p.add_argument("--input", type=Path, help="check only the types this export folder needs (default: every type)")
+    p.add_argument("--config", type=Path, help="YAML config file (strategy, strategy_per_type apply)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+    p = sub.add_parser("sample", help="generate a realistic sample program export (seeded)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--patients", type=int, help="patients in the program (default 60, or sized from --contacts)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--contacts", type=int, help="aim for about this many contacts (load generation)")
+
+    p = sub.add_parser("demo", help="embedded FHIR server + sample program, end to end")
+    p.add_argument("--dir", type=Path, default=Path("fhirpeer-demo"), help="where the demo keeps its data")
+    p.add_argument("--patients", type=int, default=40)
+    p.add_argument("--keep-running", action="store_true", help="leave the server running at the end")
+    return parser

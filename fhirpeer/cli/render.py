@@ -1,0 +1,124 @@
+"""Plain-text rendering for the command line: run report tables, state status, server capabilities."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from ..api import ServerCheck, StateStatus
+from ..domain import ResourceType
+from ..run_report import REPORTED_OUTCOMES, RunReport, reason_class
+from ..transport.capabilities import ServerCapabilities, StrategyPlan
+from ..transport.capability_advice import verdict_lines
+
+
+def report_table(report: RunReport, *, outcomes: tuple[str, ...] = REPORTED_OUTCOMES) -> str:
+    """A plain-text table of counts, then rejections grouped by reason."""
+    ordered = report.ordered_types()
+    width = max([len(t) for t in ordered] + [len("resource")])
+    lines = ["  ".join([f"{'resource':<{width}}", *(f"{o:>9}" for o in outcomes)])]
+    for t in ordered:
+        lines.append("  ".join([f"{t:<{width}}", *(f"{report.counts[t][o]:>9}" for o in outcomes)]))
+    if report.rejected:
+        lines.append(f"\n{len(report.rejected)} record(s) rejected:")
+        for reason, n in Counter(reason_class(r) for r in report.rejected).most_common(15):
+            examples = [r for r in report.rejected if reason_class(r) == reason][:3]
+            where = ", ".join(f"{r.file}:{r.line}" for r in examples)
+            lines.append(f"  {n:>6} × {reason}  (e.g. {where})")
+    if report.conflicts:
+        lines.append(
+            f"\n{len(report.conflicts)} conflict(s) left alone (changed on the server since fhirpeer wrote them):"
+        )
+        lines += [f"  {c.resource_type} {c.key}: {c.reason}" for c in report.conflicts[:10]]
+    if report.warnings:
+        lines.append("")
+        lines += [f"warning: {w}" for w in report.warnings[:10]]
+    return "\n".join(lines)
+
+
+_COLUMNS = (
+    "create",
+    "update",
+    "cond. create",
+    "cond. update",
+    "search by identifier",
+    "transaction",
+    "batch",
+)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _row(caps: ServerCapabilities, plan: StrategyPlan, resource_type: str) -> list[str]:
+    """The table cells of one type."""
+    res = caps.resource(resource_type)
+    flags = [res.create, res.update, res.conditional_create, res.conditional_update, res.identifier_search]
+    strategy = plan.strategy_for(resource_type)
+    if strategy is None:
+        label = "cannot write" if res.listed else "cannot write (not listed)"
+    else:
+        label = str(strategy) + ("" if plan.can_update(resource_type) else " (create only)")
+    return [resource_type, *map(_yes, flags), _yes(caps.transaction), _yes(caps.batch), label]
+
+
+def _format_rows(rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns separated by two spaces."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _header(caps: ServerCapabilities) -> list[str]:
+    """Server name, version and FHIR version (and SMART token endpoint when known)."""
+    software = " ".join(p for p in (caps.software_name, caps.software_version) if p) or "unknown software"
+    lines = [f"server: {software} — FHIR {caps.fhir_version or 'version not stated'}"]
+    if caps.smart_token_endpoint:
+        lines.append(f"SMART token endpoint: {caps.smart_token_endpoint}")
+    return lines
+
+
+def render_capability_table(caps: ServerCapabilities, plan: StrategyPlan) -> str:
+    """A plain-text table of what the server declares per type fhirpeer writes, then the problems."""
+    types = [str(t) for t in ResourceType if str(t) in plan.strategies]
+    types += [t for t in plan.strategies if t not in types]
+    rows = [["resource", *_COLUMNS, "strategy"], *(_row(caps, plan, t) for t in types)]
+    lines = [*_header(caps), "", *_format_rows(rows), ""]
+    if plan.overall:
+        scope = "every type" if all(plan.can_write(t) for t in types) else "every type fhirpeer can write"
+        lines.append(f"strategy: {plan.overall} for {scope}")
+    lines.append("problems:" if plan.problems else "problems: none")
+    lines.extend(f"  {problem}" for problem in plan.problems)
+    return "\n".join(lines) + "\n"
+
+
+def status_text(status: StateStatus) -> str:
+    """The last runs and the records currently rejected."""
+    if not status.exists:
+        return f"no state store at {status.path}: no sync has run here yet"
+    lines = [
+        "last runs:",
+        f"  {'run':<13}{'started (UTC)':<22}{'status':<12}{'exit':>4}  {'written':>8}  {'rejected':>8}  server",
+    ]
+    for r in status.runs:
+        counts = json.loads(r["counts"] or "{}")
+        written = sum(c.get("created", 0) + c.get("updated", 0) for c in counts.values())
+        exit_code = "" if r["exit_code"] is None else r["exit_code"]
+        lines.append(
+            f"  {r['run_id']:<13}{r['started_at']:<22}{r['status']:<12}{exit_code!s:>4}  {written:>8}  "
+            f"{(r['rejected'] or 0):>8}  {r['server'] or ''}"
+        )
+    rejected = status.rejections
+    lines.append(f"\n{len(rejected)} record(s) currently rejected (quarantined until a run accepts them):")
+    for r in rejected[:50]:
+        lines.append(f"  {r['file']}:{r['line']} {r['record_id'] or ''} — {r['reason']} (since run {r['first_run']})")
+    if len(rejected) > 50:
+        lines.append(f"  … and {len(rejected) - 50} more")
+    return "\n".join(lines)
+
+
+def server_check_text(check: ServerCheck) -> str:
+    """The capabilities table, the strategy per type, problems and the verdict."""
+    types = [str(t) for t in check.resource_types]
+    verdict = verdict_lines(check.capabilities, check.plan, types, check.forced, check.input_files)
+    return render_capability_table(check.capabilities, check.plan) + "\n".join(verdict) + "\n"

@@ -1,0 +1,174 @@
+"""The value types every stage shares: resource types, input kinds, where a record came from, why one is not
+synced, and the outcomes and strategies a run reports.
+
+This module depends on nothing else in fhirpeer, so the readers, the mappers, the state store, the writer and the
+report can all use it without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class ResourceType(StrEnum):
+    """The FHIR resource types fhirpeer writes, in write order: what a resource points at is written first."""
+
+    ORGANIZATION = "Organization"
+    PRACTITIONER = "Practitioner"
+    PATIENT = "Patient"
+    PRACTITIONER_ROLE = "PractitionerRole"
+    CARE_TEAM = "CareTeam"
+    SERVICE_REQUEST = "ServiceRequest"
+    TASK = "Task"
+    EPISODE_OF_CARE = "EpisodeOfCare"
+    APPOINTMENT = "Appointment"
+    ENCOUNTER = "Encounter"
+    DEVICE = "Device"
+    PROVENANCE = "Provenance"
+
+    @property
+    def is_roster(self) -> bool:
+        """Master data an EHR usually owns (patients, staff, sites): subject to the ownership policy."""
+        return self in ROSTER_TYPES
+
+
+#: Master data: found on the server and pointed at, or created, per the ownership policy.
+ROSTER_TYPES: frozenset[ResourceType] = frozenset(
+    {ResourceType.ORGANIZATION, ResourceType.PRACTITIONER, ResourceType.PATIENT}
+)
+
+
+class InputKind(StrEnum):
+    """One kind of input file; its value is its key in `mappings/columns.yaml`."""
+
+    SITES = "sites"
+    STAFF = "staff"
+    PATIENTS = "patients"
+    CARE_TEAM = "care_team"
+    HANDOFFS = "handoffs"
+    CONTACTS = "contacts"
+
+    @property
+    def resource_type(self) -> ResourceType:
+        """The resource type a record of this kind becomes (its main one: a handoff also makes a Task)."""
+        return _RESOURCE_OF_KIND[self]
+
+
+_RESOURCE_OF_KIND: dict[InputKind, ResourceType] = {
+    InputKind.SITES: ResourceType.ORGANIZATION,
+    InputKind.STAFF: ResourceType.PRACTITIONER,
+    InputKind.PATIENTS: ResourceType.PATIENT,
+    InputKind.CARE_TEAM: ResourceType.CARE_TEAM,
+    InputKind.HANDOFFS: ResourceType.SERVICE_REQUEST,
+    InputKind.CONTACTS: ResourceType.ENCOUNTER,
+}
+
+
+class Stage(StrEnum):
+    """Where a record was stopped."""
+
+    INPUT = "input"  # the row itself (a bad required cell, a duplicate key)
+    REFERENCE = "reference"  # it points at a record that is neither in the export nor on the server
+    MAPPING = "mapping"  # the resource fhirpeer built failed its own R4 checks (a fhirpeer bug)
+    SERVER = "server"  # the server refused it
+
+
+class Outcome(StrEnum):
+    """What a run did with one record; the report counts these per resource type."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    LINKED = "linked"  # an EHR resource found on the server and pointed at, never written
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"  # left alone: someone else changed it, or it is not fhirpeer's
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+#: Outcomes that put (or leave) a record on the server.
+ON_SERVER_OUTCOMES: frozenset[Outcome] = frozenset(
+    {Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED, Outcome.UNCHANGED}
+)
+
+
+class WriteStrategy(StrEnum):
+    """How fhirpeer writes one resource type; members in order of preference."""
+
+    TRANSACTION = "transaction"
+    BATCH = "batch"
+    CONDITIONAL_PUT = "conditional_put"
+    SEARCH_THEN_WRITE = "search_then_write"
+    CLIENT_ID_PUT = "client_id_put"
+
+
+class ConflictPolicy(StrEnum):
+    """What to do with a resource fhirpeer wrote that was changed on the server since."""
+
+    SKIP = "skip"
+    OVERWRITE = "overwrite"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a record came from: enough to find it again, nothing of its content."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record that cannot be synced, and why (file, physical line, key, column — never a cell value)."""
+
+    file: str
+    line: int
+    id: str | None
+    column: str | None
+    reason: str
+    resource_type: ResourceType
+    stage: Stage = Stage.INPUT
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "id": self.id,
+            "column": self.column,
+            "reason": self.reason,
+            "resourceType": str(self.resource_type),
+            "stage": str(self.stage),
+        }
+
+    @property
+    def where(self) -> str:
+        """``staff.csv:2`` — the record's place, for messages that name a root cause."""
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A valid record that is deliberately not sent (a text contact, say), with the reason."""
+
+    resource_type: ResourceType
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InputWarning:
+    """Something in the input worth a look that loses no record: a dropped optional cell, an unexpected file."""
+
+    file: str
+    line: int | None
+    column: str | None
+    reason: str
+
+    def as_report(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason}
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        column = f" {self.column}:" if self.column else ""
+        return f"{where}{column} {self.reason}"

@@ -1,0 +1,90 @@
+"""`fhirpeer validate`: map and check a whole export offline; write nothing to any server."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from .checks.resource_checks import check_resource
+from .domain import Outcome, Rejection, ResourceType, Skipped, Stage
+from .input.folder import InputFolder
+from .mappers import MappedResource
+from .mapping_files import Mappings
+from .pipeline import MappingOptions, mapped_items
+from .preview_files import BundleFolderWriter, NdjsonWriter
+from .run_report import RunReport
+from .settings import Settings
+
+#: The outcome offline validation counts for a resource that passed every check.
+VALID = "valid"
+
+
+def validate_export(
+    input_dir: Path,
+    settings: Settings,
+    mappings: Mappings,
+    *,
+    ndjson_dir: Path | None = None,
+    bundles_dir: Path | None = None,
+    check_structure: bool = True,
+) -> RunReport:
+    """Map every record, check every resource, count; optionally write what would be sent."""
+    started = time.perf_counter()
+    report = RunReport(command="validate")
+    folder = InputFolder(input_dir, mappings, mappings.vocabulary(settings.tz))
+    kinds = folder.check()
+    options = MappingOptions(settings.part2_labels, settings.send_text_contacts)
+    writers: list[NdjsonWriter | BundleFolderWriter] = []
+    if ndjson_dir:
+        writers.append(NdjsonWriter(ndjson_dir))
+    if bundles_dir:
+        writers.append(BundleFolderWriter(bundles_dir, mappings, settings.batch_size))
+    roster_keys: dict[ResourceType, set[str]] = {t: set() for t in ResourceType if t.is_roster}
+    present = {k.resource_type for k in kinds}
+    dangling: Counter[str] = Counter()
+    try:
+        for kind in kinds:
+            for item in mapped_items(folder, kind, mappings, options):
+                if isinstance(item, Rejection):
+                    report.reject(item)
+                    report.count(item.resource_type, Outcome.FAILED)
+                elif isinstance(item, Skipped):
+                    report.count(item.resource_type, Outcome.SKIPPED)
+                else:
+                    _accept(item, report, writers, roster_keys, present, dangling, check_structure)
+    finally:
+        for writer in writers:
+            writer.close()
+    for where, n in sorted(dangling.items()):
+        report.warnings.append(f"{where}: {n} reference(s) to keys not in this export (they must exist on the server)")
+    report.seconds = time.perf_counter() - started
+    report.exit_code = 1 if report.rejected else 0
+    return report
+
+
+def _accept(
+    item: MappedResource,
+    report: RunReport,
+    writers: list[NdjsonWriter | BundleFolderWriter],
+    roster_keys: dict[ResourceType, set[str]],
+    present: set[ResourceType],
+    dangling: Counter[str],
+    check_structure: bool,
+) -> None:
+    problems = check_resource(item.resource) if check_structure else []
+    if problems:
+        src = item.sources[0]
+        report.reject(
+            Rejection(src.file, src.line, item.key, None, "; ".join(problems[:3]), item.resource_type, Stage.MAPPING)
+        )
+        report.count(item.resource_type, Outcome.FAILED)
+        return
+    if item.resource_type in roster_keys:
+        roster_keys[item.resource_type].add(item.key)
+    for ref in item.refs:
+        if ref.resource_type in present and ref.key not in roster_keys[ref.resource_type]:
+            dangling[f"{item.sources[0].file} {ref.column}"] += 1
+    report.count(item.resource_type, VALID)
+    for writer in writers:
+        writer.write(item)

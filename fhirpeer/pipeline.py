@@ -1,0 +1,62 @@
+"""Read and map one input kind: the records of an `InputFolder` → FHIR resources, rejections, skipped records.
+
+Shared by the offline check (`fhirpeer validate`) and the sync engine, so both see exactly the same resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .domain import InputKind, Rejection, ResourceType, Skipped
+from .input.csv_files import Accepted
+from .input.folder import InputFolder
+from .mappers import MappedResource, map_care_team, map_contact, map_handoff, map_patient, map_site, map_staff
+from .mappers.encounter import is_sent
+from .mapping_files import Mappings
+from .records import ContactRecord, HandoffRecord, PatientRecord, SiteRecord, StaffRecord, TeamRows
+
+Item = MappedResource | Rejection | Skipped
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """The settings that change what a record becomes."""
+
+    part2_labels: bool = True
+    send_text_contacts: bool = False
+
+
+def resource_types_of(kinds: Iterable[InputKind]) -> list[ResourceType]:
+    """The resource types these input kinds become, in write order."""
+    produced = {kind.resource_type for kind in kinds}
+    return [t for t in ResourceType if t in produced]
+
+
+def mapped_items(folder: InputFolder, kind: InputKind, mappings: Mappings, options: MappingOptions) -> Iterator[Item]:
+    """Stream one kind's items in file order (care teams after their file is read: they are grouped)."""
+    for record in folder.records(kind):
+        if isinstance(record, Rejection):
+            yield record
+        elif isinstance(record, TeamRows):
+            yield map_care_team(record, mappings, part2=options.part2_labels)
+        else:
+            yield map_record(record, mappings, options)
+
+
+def map_record(row: Accepted, m: Mappings, options: MappingOptions) -> MappedResource | Skipped:
+    """One accepted row → its resource (or why it is not sent)."""
+    rec, src, part2 = row.record, row.source, options.part2_labels
+    if isinstance(rec, SiteRecord):
+        return map_site(rec, src, m)
+    if isinstance(rec, StaffRecord):
+        return map_staff(rec, src, m)
+    if isinstance(rec, PatientRecord):
+        return map_patient(rec, src, m)
+    if isinstance(rec, ContactRecord):
+        if not is_sent(rec, m, options.send_text_contacts):
+            return Skipped(ResourceType.ENCOUNTER, rec.contact_id, f"mode {rec.mode} is not sent (configuration)")
+        return map_contact(rec, src, m, part2=part2)
+    if isinstance(rec, HandoffRecord):
+        return map_handoff(rec, src, m, part2=part2)
+    raise TypeError(f"no mapper for {type(rec).__name__}")

@@ -1,0 +1,105 @@
+"""Run settings: defaults < config file (YAML) < FHIRPEER_* environment variables < command-line flags.
+
+Secrets (passwords, tokens, client secrets, private keys) are never settings here: `fhirpeer.transport.auth`
+reads them from the environment or from files only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from .domain import ConflictPolicy, WriteStrategy
+from .errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Everything a run can be configured with (no secrets)."""
+
+    model_config = SettingsConfigDict(env_prefix="FHIRPEER_", extra="forbid", validate_default=True)
+
+    server: str | None = None
+    namespace: str | None = None  # overrides mappings/identifiers.yaml `namespace`
+    mappings: Path | None = None  # a site's edited copy of mappings/
+    site_timezone: str = "UTC"
+    part2_labels: bool = True
+    send_text_contacts: bool = False
+    state: Path = Path(".fhirpeer/state.sqlite")
+    batch_size: int = 200
+    workers: int = 1
+    conflict_policy: ConflictPolicy = ConflictPolicy.SKIP
+    strategy: WriteStrategy | Literal["auto"] = "auto"
+    # per resource type, e.g. {CareTeam: client_id_put} for a server without CareTeam identifier search
+    strategy_per_type: dict[str, WriteStrategy] = {}
+    timeout_connect: float = 5.0
+    timeout_read: float = 120.0
+    retry_budget_seconds: float = 900.0
+    max_attempts: int = 6
+    retry_after_cap: float = 120.0
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown IANA time zone") from exc
+        return value
+
+    @field_validator("batch_size", "workers", "max_attempts")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site_timezone)
+
+
+def _settings_class(config_file: Path | None) -> type[Settings]:
+    class _FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if config_file is not None:
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            return tuple(sources)
+
+    return _FileSettings
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from the config file, FHIRPEER_* variables and explicit overrides (None = not given)."""
+    if config_file is not None and not Path(config_file).is_file():
+        raise ConfigError(f"config file not found: {config_file}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        loaded = _settings_class(Path(config_file) if config_file else None)(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
+    return Settings.model_validate(loaded.model_dump())

@@ -1,0 +1,237 @@
+"""The sync state store (SQLite): what fhirpeer last wrote, per target server and business key.
+
+Only hashes, ids, versions, keys and reasons live here — never resource bodies or cell values.
+Each confirmed server write is recorded in its own SQLite transaction right after the server
+confirmed it, so a crash at any point leaves a consistent store: at worst a confirmed write is not yet
+recorded, and the next run re-sends it as an idempotent conditional write.
+
+A target is the pair (server base URL, identifier namespace): pointing the same store at another
+server starts from nothing there instead of believing it already holds the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from ..domain import Rejection
+from ..errors import LockHeldError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS synced (
+    target TEXT NOT NULL, resource_type TEXT NOT NULL, key TEXT NOT NULL,
+    hash TEXT NOT NULL, server_id TEXT, version_id TEXT, run_id TEXT NOT NULL, written_at TEXT NOT NULL,
+    PRIMARY KEY (target, resource_type, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, target TEXT, server TEXT, command TEXT NOT NULL, started_at TEXT NOT NULL,
+    finished_at TEXT, status TEXT NOT NULL, exit_code INTEGER, counts TEXT, rejected INTEGER, conflicts INTEGER
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    target TEXT NOT NULL, file TEXT NOT NULL, line INTEGER NOT NULL, record_id TEXT, column_name TEXT,
+    reason TEXT NOT NULL, stage TEXT NOT NULL, first_run TEXT NOT NULL, last_run TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejections_target ON rejections (target);
+"""
+
+
+def content_hash(resource: dict[str, Any]) -> str:
+    """A stable hash of a resource's content (key order does not matter)."""
+    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def target_id(server: str, namespace: str) -> str:
+    return hashlib.sha256(f"{server.rstrip('/')}|{namespace}".encode()).hexdigest()[:16]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class SyncedRow:
+    hash: str
+    server_id: str | None
+    version_id: str | None
+
+
+@dataclass(frozen=True)
+class Written:
+    """One write the server confirmed."""
+
+    resource_type: str
+    key: str
+    hash: str
+    server_id: str | None
+    version_id: str | None
+
+
+class RunLock:
+    """An OS file lock beside the store: released by the kernel when its process dies, so a lock left by
+    a killed run is stale by construction and the next run simply takes it."""
+
+    def __init__(self, state_path: Path):
+        self.path = Path(str(state_path) + ".lock")
+        self._lock = FileLock(str(self.path), timeout=0)
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise LockHeldError(
+                f"another fhirpeer sync is running on this state store ({self.path}); nothing was done"
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class StateStore:
+    """Thread-safe access to the state database for one target."""
+
+    def __init__(self, path: Path, target: str = ""):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.target = target
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._mutex = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._mutex:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # --- synced resources -------------------------------------------------------------------------
+    def lookup(self, resource_type: str, keys: Iterable[str]) -> dict[str, SyncedRow]:
+        keys = list(keys)
+        found: dict[str, SyncedRow] = {}
+        with self._mutex:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, hash, server_id, version_id FROM synced "
+                    f"WHERE target=? AND resource_type=? AND key IN ({marks})",
+                    (self.target, resource_type, *chunk),
+                )
+                found.update({k: SyncedRow(h, s, v) for k, h, s, v in rows})
+        return found
+
+    def record_written(self, writes: Iterable[Written], run_id: str) -> None:
+        now = _now()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO synced VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (target, resource_type, key) DO UPDATE "
+                "SET hash=excluded.hash, server_id=excluded.server_id, version_id=excluded.version_id, "
+                "run_id=excluded.run_id, written_at=excluded.written_at",
+                [(self.target, w.resource_type, w.key, w.hash, w.server_id, w.version_id, run_id, now) for w in writes],
+            )
+
+    def server_ids(self, resource_type: str, keys: Iterable[str]) -> dict[str, str]:
+        return {k: row.server_id for k, row in self.lookup(resource_type, keys).items() if row.server_id}
+
+    def count_synced(self) -> dict[str, int]:
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT resource_type, COUNT(*) FROM synced WHERE target=? GROUP BY resource_type",
+                (self.target,),
+            )
+            return dict(rows.fetchall())
+
+    # --- runs -------------------------------------------------------------------------------------
+    def begin_run(self, run_id: str, command: str, server: str | None) -> str:
+        started = _now()
+        with self._tx() as db:
+            # a run still marked running belongs to a process that died (we hold the lock now)
+            db.execute("UPDATE runs SET status='interrupted' WHERE status='running' AND target=?", (self.target,))
+            db.execute(
+                "INSERT INTO runs (run_id, target, server, command, started_at, status) VALUES (?,?,?,?,?,?)",
+                (run_id, self.target, server, command, started, "running"),
+            )
+        return started
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        exit_code: int,
+        counts: dict[str, Any],
+        rejected: int,
+        conflicts: int,
+    ) -> str:
+        finished = _now()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET finished_at=?, status=?, exit_code=?, counts=?, rejected=?, conflicts=? "
+                "WHERE run_id=?",
+                (finished, status, exit_code, json.dumps(counts), rejected, conflicts, run_id),
+            )
+        return finished
+
+    def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self._mutex:
+            cur = self._db.execute(
+                "SELECT run_id, server, command, started_at, finished_at, status, exit_code, counts, rejected, "
+                "conflicts FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (limit,),
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # --- quarantine -------------------------------------------------------------------------------
+    def replace_rejections(self, rejections: list[Rejection], run_id: str) -> None:
+        """The records rejected by this (complete) run replace the previous list; a record that
+        keeps being rejected keeps the run that first rejected it."""
+        with self._tx() as db:
+            first = {
+                (f, rid, reason): fr
+                for f, rid, reason, fr in db.execute(
+                    "SELECT file, record_id, reason, first_run FROM rejections WHERE target=?", (self.target,)
+                )
+            }
+            db.execute("DELETE FROM rejections WHERE target=?", (self.target,))
+            db.executemany(
+                "INSERT INTO rejections VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (self.target, r.file, r.line, r.id, r.column, r.reason, r.stage,
+                     first.get((r.file, r.id, r.reason), run_id), run_id)
+                    for r in rejections
+                ],
+            )  # fmt: skip
+
+    def rejections(self, all_targets: bool = True) -> list[dict[str, Any]]:
+        with self._mutex:
+            sql = "SELECT file, line, record_id, column_name, reason, stage, first_run, last_run FROM rejections"
+            args: tuple[str, ...] = ()
+            if not all_targets:
+                sql += " WHERE target=?"
+                args = (self.target,)
+            cur = self._db.execute(sql + " ORDER BY file, line", args)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

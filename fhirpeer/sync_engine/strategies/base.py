@@ -1,0 +1,206 @@
+"""What every write strategy shares: the interface, the outcome of one write, and how refusals and If-Match
+conflicts are explained.
+
+A strategy sends planned writes through one client and reports, after each server round trip, what happened to
+each of them (`on_done`). Only temporary failures that outlived the retry budget, lost connectivity and refused
+credentials stop the run; everything the server refuses for one record becomes that record's outcome.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ...bundles import entry, full_url
+from ...domain import ConflictPolicy, Outcome, WriteStrategy
+from ...errors import FatalError, OutcomeIssue
+from ...mappers import Ref
+from ...mapping_files import Mappings
+from ...transport.client import FhirClient, WriteResult, parse_etag, parse_location
+from ...transport.operation_outcome import hapi_message_codes, parse_operation_outcome, summarize_issues
+from ..planner import PlannedWrite
+from ..resolver import ReferenceResolver
+from ..state import content_hash
+
+
+@dataclass
+class WriteOutcome:
+    """What happened to one planned write."""
+
+    write: PlannedWrite
+    result: Outcome  # CREATED | UPDATED | FAILED | CONFLICT
+    server_id: str | None = None
+    version_id: str | None = None
+    reason: str = ""
+
+
+OnDone = Callable[[list[WriteOutcome]], None]
+
+
+class Strategy(ABC):
+    """Sends PlannedWrites of one resource type through one client (one instance per worker thread)."""
+
+    name: ClassVar[WriteStrategy]
+
+    def __init__(
+        self,
+        client: FhirClient,
+        mappings: Mappings,
+        resolver: ReferenceResolver,
+        *,
+        batch_size: int = 200,
+        conflict_policy: ConflictPolicy = ConflictPolicy.SKIP,
+    ):
+        self.client = client
+        self.mappings = mappings
+        self.resolver = resolver
+        self.batch_size = batch_size
+        self.conflict_policy = conflict_policy
+
+    @abstractmethod
+    def write(self, writes: Sequence[PlannedWrite], on_done: OnDone) -> None:
+        """Write everything, calling `on_done` after each server round trip with its outcomes."""
+
+    # --- shared pieces ---------------------------------------------------------------------------------
+    @property
+    def uses_if_match(self) -> bool:
+        return self.conflict_policy is ConflictPolicy.SKIP
+
+    def bundle_entry(self, w: PlannedWrite, *, require_literal: bool) -> dict[str, Any] | None:
+        """The Bundle entry for a write (None when a reference cannot be made literal and must be)."""
+        resource = self.resolver.literal(w.item, require_all=require_literal)
+        if resource is None:
+            return None
+        request = w.request(self.mappings, if_match=self.uses_if_match)
+        if request.url.startswith(f"{w.resource_type}/"):
+            resource = {**resource, "id": w.server_id}
+        return entry(resource, request, full_url(w.resource_type, w.key, self.mappings.identifiers.namespace))
+
+    def entry_outcome(self, w: PlannedWrite, e: dict[str, Any]) -> WriteOutcome:
+        """The outcome of one entry of a transaction- or batch-response Bundle."""
+        resp = e.get("response") or {}
+        status = entry_status(e)
+        _, sid, version = parse_location(resp.get("location"))
+        if status >= 400:
+            issues = parse_operation_outcome(resp.get("outcome")) if resp.get("outcome") else []
+            return WriteOutcome(w, Outcome.FAILED, reason=self.refusal_reason(w, status, issues))
+        result = Outcome.CREATED if status == 201 else Outcome.UPDATED
+        return WriteOutcome(w, result, sid or w.server_id, version or parse_etag(resp.get("etag")))
+
+    def from_write_result(self, w: PlannedWrite, res: WriteResult) -> WriteOutcome:
+        result = Outcome.CREATED if res.created else Outcome.UPDATED
+        return WriteOutcome(w, result, res.id or w.server_id, res.version_id)
+
+    def refused(self, w: PlannedWrite, exc: FatalError) -> WriteOutcome:
+        """The outcome of a write the server refused on its own (not inside a Bundle)."""
+        if self.if_match_failed(w, exc.status):
+            return self.resolve_conflict(w)
+        return WriteOutcome(w, Outcome.FAILED, reason=self.refusal_reason(w, exc.status, exc.issues))
+
+    def if_match_failed(self, w: PlannedWrite, status: int | None) -> bool:
+        """A 412 on `PUT Type/id` with If-Match: the version changed (not a duplicate identifier)."""
+        return status == 412 and bool(w.server_id and w.version_id) and self.uses_if_match
+
+    def refusal_reason(self, w: PlannedWrite, status: int | None, issues: list[OutcomeIssue]) -> str:
+        """Why the server refused one record, in words a program coordinator can act on (no PHI beyond the
+        record's own business key, which the report carries anyway)."""
+        codes = hapi_message_codes(issues)
+        detail = _issues_text(issues)
+        if status == 412 and "HAPI-1092" in codes:
+            columns = ", ".join(dict.fromkeys(r.column for r in w.item.refs)) or "a reference"
+            return (
+                f"duplicate data on the server: a record this {w.resource_type} points at ({columns}) is "
+                f"held more than once there; remove the extra copies, then rerun{detail}"
+            )
+        if status == 412:
+            return (
+                f"duplicate data on the server: more than one {w.resource_type} carries business key "
+                f"{w.key} (identifier {self.mappings.system_for(w.resource_type)}); fhirpeer does not guess "
+                f"which one to update — remove the extra copies, then rerun{detail}"
+            )
+        if status == 404 and ("HAPI-1091" in codes or self._unresolved_refs(w)):
+            refs = self._unresolved_refs(w) or list(w.item.refs)
+            named = ", ".join(dict.fromkeys(f"{r.column} → {r.resource_type}" for r in refs))
+            return f"a referenced record was not found on the server ({named or 'a reference'}){detail}"
+        return f"server refused: HTTP {status}{detail}"
+
+    def _unresolved_refs(self, w: PlannedWrite) -> list[Ref]:
+        """The references of a write that fhirpeer could not make literal (sent as conditional references)."""
+        return [r for r in w.item.refs if not self.resolver.known(r.resource_type, r.key)]
+
+    def resolve_conflict(self, w: PlannedWrite) -> WriteOutcome:
+        """If-Match failed: the server's version is not the one fhirpeer wrote. Was the newer version ours (a
+        write whose response was lost), is the resource gone, or did someone else change it?"""
+        if w.server_id is None:
+            raise ValueError("resolve_conflict needs a write to a known server id")
+        current = self.client.read(w.resource_type, w.server_id)
+        intended = self.literal(w)
+        if current is None:
+            res = self.client.put(w.request(self.mappings, if_match=False).url, intended)
+            return self.from_write_result(w, res)
+        version = (current.get("meta") or {}).get("versionId")
+        if same_content(current, intended):
+            return WriteOutcome(w, Outcome.UPDATED, w.server_id, version)
+        return WriteOutcome(
+            w, Outcome.CONFLICT, w.server_id, None,
+            reason=f"changed on the server since fhirpeer wrote version {w.version_id} (now {version}); left alone",
+        )  # fmt: skip
+
+    def literal(self, w: PlannedWrite) -> dict[str, Any]:
+        return self.resolver.literal(w.item) or w.item.resource
+
+
+class SingleRequestStrategy(Strategy):
+    """A strategy that sends one request per resource; subclasses say how one resource is written."""
+
+    def write(self, writes: Sequence[PlannedWrite], on_done: OnDone) -> None:
+        for w in writes:
+            on_done([self._one(w)])
+
+    def _one(self, w: PlannedWrite) -> WriteOutcome:
+        resource = self.resolver.literal(w.item, require_all=True)
+        if resource is None:
+            return WriteOutcome(w, Outcome.FAILED, reason="a referenced record is not on the server")
+        try:
+            known = bool(w.server_id) and self.uses_if_match
+            res = self.update_known(w, resource) if known else self.write_one(w, resource)
+        except FatalError as exc:
+            return self.refused(w, exc)
+        return self.from_write_result(w, res)
+
+    def update_known(self, w: PlannedWrite, resource: dict[str, Any]) -> WriteResult:
+        """An update of a resource fhirpeer wrote before: `PUT Type/id` with If-Match on its version."""
+        request = w.request(self.mappings, if_match=True)
+        return self.client.put(request.url, {**resource, "id": w.server_id}, if_match=request.if_match)
+
+    @abstractmethod
+    def write_one(self, w: PlannedWrite, resource: dict[str, Any]) -> WriteResult:
+        """Create, or update without If-Match, one resource."""
+
+
+def entry_status(e: dict[str, Any]) -> int:
+    """The HTTP status of a transaction/batch response entry (``"412 Precondition Failed"`` → 412)."""
+    text = str((e.get("response") or {}).get("status", "0")).split()
+    return int(text[0]) if text and text[0].isdigit() else 0
+
+
+def same_content(server_resource: dict[str, Any], intended: dict[str, Any]) -> bool:
+    """Compare ignoring what the server adds (id, versionId, lastUpdated, source, narrative)."""
+    return content_hash(_normalise(server_resource)) == content_hash(_normalise(intended))
+
+
+def _normalise(resource: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in resource.items() if k not in ("id", "text")}
+    meta = {k: v for k, v in (out.get("meta") or {}).items() if k not in ("versionId", "lastUpdated", "source")}
+    if meta:
+        out["meta"] = meta
+    else:
+        out.pop("meta", None)
+    return out
+
+
+def _issues_text(issues: list[OutcomeIssue]) -> str:
+    text = summarize_issues(issues)
+    return f" ({text})" if text else ""

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from fhirpeer.domain import Rejection, ResourceType
+from fhirpeer.errors import LockHeldError
+from fhirpeer.sync_engine.state import RunLock, StateStore, Written, content_hash, target_id
+
+
+def test_content_hash_ignores_key_order_but_not_values():
+    assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
+    assert content_hash({"a": 1}) != content_hash({"a": 2})
+    assert content_hash({"b": [1, 2]}) != content_hash({"b": [2, 1]})
+
+
+def test_state_is_per_target(tmp_path):
+    path = tmp_path / "s.sqlite"
+    one = StateStore(path, target_id("http://a/fhir", "https://ns"))
+    one.record_written([Written("Patient", "M1", "h1", "id1", "1")], "run1")
+    other = StateStore(path, target_id("http://b/fhir", "https://ns"))
+    assert other.lookup("Patient", ["M1"]) == {}
+    assert one.lookup("Patient", ["M1"])["M1"].server_id == "id1"
+    assert target_id("http://a/fhir/", "https://ns") == target_id("http://a/fhir", "https://ns")
+
+
+def test_record_written_upserts(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite", "t")
+    store.record_written([Written("Encounter", "C1", "h1", "9", "1")], "r1")
+    store.record_written([Written("Encounter", "C1", "h2", "9", "2")], "r2")
+    row = store.lookup("Encounter", ["C1"])["C1"]
+    assert (row.hash, row.version_id) == ("h2", "2")
+    assert store.count_synced() == {"Encounter": 1}
+
+
+def test_store_holds_no_resource_content(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite", "t")
+    store.record_written([Written("Patient", "MRN1", content_hash({"name": "Zebulon"}), "1", "1")], "r")
+    store.replace_rejections(
+        [Rejection("patients.csv", 3, "MRN2", "birth_date", "birth_date: not a date", ResourceType.PATIENT)], "r"
+    )
+    dump = "\n".join(sqlite3.connect(tmp_path / "s.sqlite").iterdump())
+    assert "Zebulon" not in dump
+
+
+def test_rejections_keep_first_run_and_clear_when_accepted(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite", "t")
+    bad = Rejection("peer_contacts.csv", 4, "C3", "mode", "mode: unknown value", ResourceType.ENCOUNTER)
+    store.replace_rejections([bad], "run1")
+    store.replace_rejections([bad], "run2")
+    [row] = store.rejections()
+    assert (row["first_run"], row["last_run"]) == ("run1", "run2")
+    store.replace_rejections([], "run3")
+    assert store.rejections() == []
+
+
+def test_interrupted_runs_are_marked_when_the_next_run_begins(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite", "t")
+    store.begin_run("r1", "sync", "http://x")
+    store.begin_run("r2", "sync", "http://x")
+    runs = {r["run_id"]: r["status"] for r in store.last_runs()}
+    assert runs == {"r1": "interrupted", "r2": "running"}
+
+
+def test_run_lock_excludes_a_second_holder(tmp_path):
+    with RunLock(tmp_path / "s.sqlite"):
+        with pytest.raises(LockHeldError) as exc, RunLock(tmp_path / "s.sqlite"):
+            pass
+        assert exc.value.exit_code == 4
+    with RunLock(tmp_path / "s.sqlite"):  # released: taken again
+        pass
