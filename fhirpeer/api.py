@@ -28,7 +28,7 @@ from .sync_engine.engine import ProgressCallback, SyncContext, run_sync
 from .sync_engine.state import RunLock, StateStore, target_id
 from .transport.auth import Auth, auth_from_env
 from .transport.capabilities import ServerCapabilities, StrategyPlan, choose_strategy, parse_capability_statement
-from .transport.capability_advice import cannot_write_lines
+from .transport.capability_advice import cannot_write_lines, verdict_lines
 from .transport.client import FhirClient
 from .transport.retry import RetryBudget, RetryPolicy
 
@@ -83,6 +83,12 @@ class ServerCheck:
     @property
     def ok(self) -> bool:
         return self.plan.ok
+
+    def verdict(self) -> list[str]:
+        """The FHIR version check, strategies forced by configuration, whether the server can hold the export
+        and, if not, what would make it work — as lines of text."""
+        types = [str(t) for t in self.resource_types]
+        return verdict_lines(self.capabilities, self.plan, types, self.forced, self.input_files)
 
 
 def _overrides(resource_types: list[ResourceType], settings: Settings) -> dict[str, WriteStrategy]:

@@ -85,6 +85,7 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"  # left alone: someone else changed it, or it is not fhirpeer's
     FAILED = "failed"
     SKIPPED = "skipped"
+    VALID = "valid"  # offline (`fhirpeer validate`): passed every check, nothing sent
 
 
 #: Outcomes that put (or leave) a record on the server.
@@ -140,6 +141,11 @@ class Rejection:
             "resourceType": str(self.resource_type),
             "stage": str(self.stage),
         }
+
+    @property
+    def group(self) -> str:
+        """What rejections are grouped by in summaries: the file and the reason."""
+        return f"{self.file} {self.reason}"
 
     @property
     def where(self) -> str:

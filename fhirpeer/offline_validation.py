@@ -16,9 +16,6 @@ from .preview_files import BundleFolderWriter, NdjsonWriter
 from .run_report import RunReport
 from .settings import Settings
 
-#: The outcome offline validation counts for a resource that passed every check.
-VALID = "valid"
-
 
 def validate_export(
     input_dir: Path,
@@ -85,6 +82,6 @@ def _accept(
     for ref in item.refs:
         if ref.resource_type in present and ref.key not in roster_keys[ref.resource_type]:
             dangling[f"{item.sources[0].file} {ref.column}"] += 1
-    report.count(item.resource_type, VALID)
+    report.count(item.resource_type, Outcome.VALID)
     for writer in writers:
         writer.write(item)

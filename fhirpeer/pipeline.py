@@ -9,12 +9,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .domain import InputKind, Rejection, ResourceType, Skipped
-from .input.csv_files import Accepted
 from .input.folder import InputFolder
 from .mappers import MappedResource, map_care_team, map_contact, map_handoff, map_patient, map_site, map_staff
 from .mappers.encounter import is_sent
 from .mapping_files import Mappings
-from .records import ContactRecord, HandoffRecord, PatientRecord, SiteRecord, StaffRecord, TeamRows
+from .records import Accepted, ContactRecord, HandoffRecord, PatientRecord, SiteRecord, StaffRecord, TeamRows
 
 Item = MappedResource | Rejection | Skipped
 

@@ -244,6 +244,14 @@ class HandoffRecord(Record):
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """A valid row as its domain record, and where it came from."""
+
+    record: Record
+    source: Source
+
+
+@dataclass(frozen=True)
 class TeamRows:
     """The member rows of one care team (same team_id and patient), in file order: one CareTeam."""
 

@@ -78,7 +78,7 @@ class RunReport:
             "exit_code": self.exit_code,
             "counts": {t: _outcome_counts(self.counts[t]) for t in self.ordered_types()},
             "rejected": [r.as_report() for r in self.rejected],
-            "rejected_by_reason": dict(Counter(reason_class(r) for r in self.rejected).most_common()),
+            "rejected_by_reason": dict(Counter(r.group for r in self.rejected).most_common()),
             "conflicts": [c.as_report() for c in self.conflicts],
             "warnings": self.warnings,
             "retries": self.retries,
@@ -102,8 +102,3 @@ def _outcome_counts(counter: Counter[str]) -> dict[str, int]:
     counts = {str(o): counter[o] for o in REPORTED_OUTCOMES}
     counts.update({o: n for o, n in counter.items() if o not in counts and n})
     return counts
-
-
-def reason_class(r: Rejection) -> str:
-    """The class a rejection is grouped under in summaries: its file and reason."""
-    return f"{r.file} {r.reason}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ..errors import FhirpeerError
+from .. import FhirpeerError
 from .parser import build_parser
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..api import check_server, status, sync, validate
-from ..offline_validation import VALID
-from ..run_report import RunReport
-from ..settings import Settings, load_settings
+from .. import Outcome, RunReport, Settings, check_server, load_settings, status, sync, validate
 from .logging_setup import configure_logging
 from .progress import progress_for
 from .render import report_table, server_check_text, status_text
@@ -37,7 +34,7 @@ def run_validate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
     report = validate(args.input, settings=settings, ndjson_dir=args.ndjson_out, bundles_dir=args.bundles_out)
-    print(report_table(report, outcomes=(VALID, "failed", "skipped")))
+    print(report_table(report, outcomes=(Outcome.VALID, Outcome.FAILED, Outcome.SKIPPED)))
     total = sum(sum(c.values()) for c in report.counts.values())
     print(f"\n{total} record(s) checked in {report.seconds:.1f}s; nothing was sent anywhere.")
     if args.ndjson_out:

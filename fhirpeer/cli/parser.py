@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._version import __version__
-from ..domain import ConflictPolicy, WriteStrategy
+from .. import ConflictPolicy, WriteStrategy, __version__
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -7,8 +7,7 @@ import logging
 import time
 from typing import TextIO
 
-from ..domain import Outcome
-from ..sync_engine.engine import SyncProgress
+from .. import Outcome, SyncProgress
 
 _SHOWN = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.FAILED)
 log = logging.getLogger("fhirpeer.progress")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 
-from ..api import ServerCheck, StateStatus
-from ..domain import ResourceType
-from ..run_report import REPORTED_OUTCOMES, RunReport, reason_class
-from ..transport.capabilities import ServerCapabilities, StrategyPlan
-from ..transport.capability_advice import verdict_lines
+from .. import Outcome, ResourceType, RunReport, ServerCheck, StateStatus
+
+#: The outcome columns of a sync's summary table.
+SYNC_COLUMNS = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.FAILED, Outcome.SKIPPED)
 
 
-def report_table(report: RunReport, *, outcomes: tuple[str, ...] = REPORTED_OUTCOMES) -> str:
+def report_table(report: RunReport, *, outcomes: Sequence[str] = SYNC_COLUMNS) -> str:
     """A plain-text table of counts, then rejections grouped by reason."""
     ordered = report.ordered_types()
     width = max([len(t) for t in ordered] + [len("resource")])
@@ -21,8 +21,8 @@ def report_table(report: RunReport, *, outcomes: tuple[str, ...] = REPORTED_OUTC
         lines.append("  ".join([f"{t:<{width}}", *(f"{report.counts[t][o]:>9}" for o in outcomes)]))
     if report.rejected:
         lines.append(f"\n{len(report.rejected)} record(s) rejected:")
-        for reason, n in Counter(reason_class(r) for r in report.rejected).most_common(15):
-            examples = [r for r in report.rejected if reason_class(r) == reason][:3]
+        for reason, n in Counter(r.group for r in report.rejected).most_common(15):
+            examples = [r for r in report.rejected if r.group == reason][:3]
             where = ", ".join(f"{r.file}:{r.line}" for r in examples)
             lines.append(f"  {n:>6} × {reason}  (e.g. {where})")
     if report.conflicts:
@@ -51,8 +51,9 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def _row(caps: ServerCapabilities, plan: StrategyPlan, resource_type: str) -> list[str]:
+def _row(check: ServerCheck, resource_type: str) -> list[str]:
     """The table cells of one type."""
+    caps, plan = check.capabilities, check.plan
     res = caps.resource(resource_type)
     flags = [res.create, res.update, res.conditional_create, res.conditional_update, res.identifier_search]
     strategy = plan.strategy_for(resource_type)
@@ -69,8 +70,9 @@ def _format_rows(rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _header(caps: ServerCapabilities) -> list[str]:
+def _header(check: ServerCheck) -> list[str]:
     """Server name, version and FHIR version (and SMART token endpoint when known)."""
+    caps = check.capabilities
     software = " ".join(p for p in (caps.software_name, caps.software_version) if p) or "unknown software"
     lines = [f"server: {software} — FHIR {caps.fhir_version or 'version not stated'}"]
     if caps.smart_token_endpoint:
@@ -78,12 +80,13 @@ def _header(caps: ServerCapabilities) -> list[str]:
     return lines
 
 
-def render_capability_table(caps: ServerCapabilities, plan: StrategyPlan) -> str:
+def render_capability_table(check: ServerCheck) -> str:
     """A plain-text table of what the server declares per type fhirpeer writes, then the problems."""
+    plan = check.plan
     types = [str(t) for t in ResourceType if str(t) in plan.strategies]
     types += [t for t in plan.strategies if t not in types]
-    rows = [["resource", *_COLUMNS, "strategy"], *(_row(caps, plan, t) for t in types)]
-    lines = [*_header(caps), "", *_format_rows(rows), ""]
+    rows = [["resource", *_COLUMNS, "strategy"], *(_row(check, t) for t in types)]
+    lines = [*_header(check), "", *_format_rows(rows), ""]
     if plan.overall:
         scope = "every type" if all(plan.can_write(t) for t in types) else "every type fhirpeer can write"
         lines.append(f"strategy: {plan.overall} for {scope}")
@@ -119,6 +122,4 @@ def status_text(status: StateStatus) -> str:
 
 def server_check_text(check: ServerCheck) -> str:
     """The capabilities table, the strategy per type, problems and the verdict."""
-    types = [str(t) for t in check.resource_types]
-    verdict = verdict_lines(check.capabilities, check.plan, types, check.forced, check.input_files)
-    return render_capability_table(check.capabilities, check.plan) + "\n".join(verdict) + "\n"
+    return render_capability_table(check) + "\n".join(check.verdict()) + "\n"

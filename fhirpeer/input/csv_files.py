@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,7 @@ from pydantic import ValidationError
 from ..domain import InputKind, Rejection, Source
 from ..errors import InputFileError
 from ..mapping_files import FileColumns
-from ..records import RECORD_MODELS, Record, Vocabulary, required_fields
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A valid row as its domain record, and where it came from."""
-
-    record: Record
-    source: Source
+from ..records import RECORD_MODELS, Accepted, Vocabulary, required_fields
 
 
 def check_header(path: Path, kind: InputKind, columns: FileColumns) -> dict[str, int]:

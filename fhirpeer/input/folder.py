@@ -15,8 +15,8 @@ from pathlib import Path
 from ..domain import InputKind, Rejection, Source
 from ..errors import InputFileError
 from ..mapping_files import Mappings
-from ..records import RECORD_MODELS, CareTeamMemberRecord, TeamRows, Vocabulary
-from .csv_files import Accepted, check_header, read_records, scan_rows
+from ..records import RECORD_MODELS, Accepted, CareTeamMemberRecord, TeamRows, Vocabulary
+from .csv_files import check_header, read_records, scan_rows
 
 
 class InputFolder:

@@ -3,8 +3,6 @@ embedded one without CareTeam search parameters, and a closed port."""
 
 from __future__ import annotations
 
-import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -108,15 +106,3 @@ def test_the_suggested_override_syncs_careteams_once_on_that_server(
     assert code == 0
     assert lost["counts"]["CareTeam"]["created"] == 0
     assert set(versions(base, test_namespace, "CareTeam")) == team_ids
-
-
-def test_closed_port_exits_3(monkeypatch, capsys):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("FHIRPEER_MAX_ATTEMPTS", "2")
-    started = time.monotonic()
-    code, out = check_server(f"http://127.0.0.1:{port}/fhir", capsys)
-    assert code == 3
-    assert "GET metadata" in out and "Connection refused" in out
-    assert time.monotonic() - started < 30

@@ -28,10 +28,3 @@ def test_demo_runs_end_to_end_and_shows_no_op_and_incremental_syncs(tmp_path: Pa
     assert len(lines) < 40, "the demo's output should stay short"
     assert (folder / "server" / "sekmet.db").exists()  # the data stays where the user can see it
     assert (folder / "export" / "peer_contacts.csv").exists()
-
-
-def test_demo_refuses_to_wipe_a_folder_it_did_not_create(tmp_path: Path, capsys):
-    (tmp_path / "precious.txt").write_text("keep me")
-    assert main(["demo", "--dir", str(tmp_path)]) == 2
-    assert "not a demo folder" in capsys.readouterr().err
-    assert (tmp_path / "precious.txt").exists()

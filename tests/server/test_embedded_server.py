@@ -6,7 +6,6 @@ embedded servers in ``tmp_path``.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from fhirpeer.demo.embedded_server import EmbeddedServer, EmbeddedServerError
-from fhirpeer.errors import ConfigError, FatalError, ServerUnreachable
+from fhirpeer.errors import FatalError, ServerUnreachable
 from fhirpeer.transport.retry import RetryPolicy
 from tests.support.fault_proxy import FaultProxy
 from tests.support.inventory import fhir_client, namespace_systems
@@ -189,15 +188,6 @@ def test_start_failure_reports_the_log_tail(tmp_path: Path) -> None:
         with pytest.raises(EmbeddedServerError, match=r"(?i)address already in use"):
             server.start()
     assert not server.running
-
-
-def test_missing_sekmet_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "sekmet" else real_find_spec(name, *a)
-    )
-    with pytest.raises(ConfigError, match=r"pip install 'fhirpeer\[server\]'"):
-        EmbeddedServer(tmp_path).start()
 
 
 # ---------------- fault proxy against the real server ----------------

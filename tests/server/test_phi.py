@@ -84,6 +84,7 @@ def test_planted_phi_never_leaves_through_logs_reports_or_state(fhir_base_url, t
     for line in proc.stderr.splitlines():
         json.loads(line)  # JSON lines, nothing else
     state_dump = "\n".join(sqlite3.connect(state).iterdump())
+    assert state_dump.count('INSERT INTO "synced"') > 50, "the state store recorded almost nothing"
     outputs = {"stdout": proc.stdout, "stderr": proc.stderr, "report": report_path.read_text(),
                "status": status.stdout + status.stderr, "state": state_dump}  # fmt: skip
     for where, text in outputs.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fhirpeer.cli import main
 from tests.server.conftest import EVERY_STRATEGY
 from tests.support.inventory import inventory, versions
-from tests.support.sync_run import TYPES, all_versions, expected_keys, rows, sync, write_rows
+from tests.support.sync_run import TYPES, all_versions, expected_keys, rows, sync, write_rows, written
 
 
 @EVERY_STRATEGY
@@ -147,3 +147,21 @@ def test_status_lists_runs_and_quarantined_records_until_fixed(fhir_base_url, te
     out = capsys.readouterr().out
     assert "0 record(s) currently rejected" in out
     assert out.count("finished") >= 2
+
+
+def test_records_removed_from_the_export_stay_on_the_server(fhir_base_url, test_namespace, export, tmp_path):
+    """No deletes: a row that disappears from the export leaves its resource on the server, untouched."""
+    assert sync(fhir_base_url, test_namespace, export, tmp_path)[0] == 0
+    before = all_versions(fhir_base_url, test_namespace)
+    contacts = rows(export / "peer_contacts.csv")
+    handoffs = rows(export / "handoffs.csv")
+    removed_contact = next(r for r in contacts if r["mode"] != "text")
+    write_rows(export / "peer_contacts.csv", [r for r in contacts if r is not removed_contact])
+    write_rows(export / "handoffs.csv", handoffs[1:])
+
+    code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
+    assert code == 0
+    assert written(report) == 0
+    assert all_versions(fhir_base_url, test_namespace) == before  # still there, same versions
+    assert removed_contact["contact_id"] in before["Encounter"]
+    assert handoffs[0]["handoff_id"] in before["ServiceRequest"]

@@ -14,12 +14,15 @@ from fhirpeer.mapping_files import load_mappings
 from fhirpeer.settings import load_settings
 from tests.support.mapping import all_items
 from tests.support.paths import FIXTURES
-from tests.support.r4check import r4_check, r4check_available
+from tests.support.r4check import r4_check, unavailable_reason
+from tests.support.requirements import require
 
-pytestmark = pytest.mark.skipif(
-    not r4check_available(),
-    reason="node or tools/r4check/node_modules missing (npm ci --prefix tools/r4check)",
-)
+
+@pytest.fixture(autouse=True)
+def _r4check_installed() -> None:
+    require(unavailable_reason(), "the R4 StructureDefinition check")
+
+
 GOLDEN = FIXTURES / "golden" / "export"
 
 

@@ -38,6 +38,9 @@ class WriteOutcome:
 
 OnDone = Callable[[list[WriteOutcome]], None]
 
+#: Statuses a server answers a stale If-Match with: 412 (FHIR RESTful API), 409 (HAPI FHIR, HAPI-0989).
+VERSION_CONFLICT_STATUSES = frozenset({409, 412})
+
 
 class Strategy(ABC):
     """Sends PlannedWrites of one resource type through one client (one instance per worker thread)."""
@@ -100,8 +103,10 @@ class Strategy(ABC):
         return WriteOutcome(w, Outcome.FAILED, reason=self.refusal_reason(w, exc.status, exc.issues))
 
     def if_match_failed(self, w: PlannedWrite, status: int | None) -> bool:
-        """A 412 on `PUT Type/id` with If-Match: the version changed (not a duplicate identifier)."""
-        return status == 412 and bool(w.server_id and w.version_id) and self.uses_if_match
+        """`PUT Type/id` with If-Match refused because the version changed (not a duplicate identifier).
+
+        The FHIR spec answers 412; HAPI FHIR answers 409 (HAPI-0989, "version conflict")."""
+        return status in VERSION_CONFLICT_STATUSES and bool(w.server_id and w.version_id) and self.uses_if_match
 
     def refusal_reason(self, w: PlannedWrite, status: int | None, issues: list[OutcomeIssue]) -> str:
         """Why the server refused one record, in words a program coordinator can act on (no PHI beyond the

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,12 +19,12 @@ import yaml
 
 from fhirpeer.domain import InputKind, Rejection, Skipped
 from fhirpeer.errors import InputFileError
-from fhirpeer.input.csv_files import Accepted, check_header, read_records
+from fhirpeer.input.csv_files import check_header, read_records
 from fhirpeer.input.folder import InputFolder
 from fhirpeer.mappers import MappedResource
 from fhirpeer.mapping_files import FileColumns, Mappings, default_mappings_dir, load_mappings
 from fhirpeer.pipeline import MappingOptions, mapped_items
-from fhirpeer.records import RECORD_MODELS, ContactRecord, HandoffRecord, PatientRecord, SiteRecord
+from fhirpeer.records import RECORD_MODELS, Accepted, ContactRecord, HandoffRecord, PatientRecord, SiteRecord
 
 M = load_mappings()
 KINDS = {k.value: k for k in InputKind}
@@ -540,14 +542,30 @@ def test_text_contacts_are_skipped_not_rejected(tmp_path: Path) -> None:
     assert (item.resource_type, item.key) == ("Encounter", "C-1")
 
 
-def test_reader_streams(tmp_path: Path) -> None:
-    """The first record is available before the (huge) rest of the file is parsed."""
-    rows = "\n".join(_row("sites", site_id=f"S-{i}") for i in range(20000))
-    path = write(tmp_path, "sites.csv", f"{HEADERS['sites']}\n{rows}\n")
-    vocab = M.vocabulary(ZoneInfo("UTC"))
-    kind: InputKind = KINDS["sites"]
-    stream = read_records(path, kind, file_columns(M, kind), vocab)
-    first = next(stream)
-    assert isinstance(first, Accepted)
-    assert first.source.line == 2
-    stream.close()  # type: ignore[attr-defined]
+def test_reader_yields_the_first_record_before_the_rest_of_the_file_exists(tmp_path: Path) -> None:
+    """Streaming, proven: the file is a FIFO whose writer sends the rest only after the reader has yielded the
+    first record. A reader that reads the whole file first never yields it (the test fails by timeout)."""
+    path = tmp_path / FILES["sites"]
+    os.mkfifo(path)
+    first_seen = threading.Event()
+
+    def writer() -> None:
+        with path.open("w", encoding="utf-8") as handle:
+            handle.write(f"{HEADERS['sites']}\n{_row('sites', site_id='S-0')}\n")
+            handle.flush()
+            first_seen.wait(timeout=20)
+            handle.writelines(f"{_row('sites', site_id=f'S-{i}')}\n" for i in range(1, 2000))
+
+    feeder = threading.Thread(target=writer, daemon=True)
+    feeder.start()
+    stream = read_records(path, KINDS["sites"], file_columns(M, KINDS["sites"]), M.vocabulary(ZoneInfo("UTC")))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first_future = pool.submit(next, stream)
+        try:
+            first = first_future.result(timeout=5)
+        finally:
+            first_seen.set()  # let the writer finish either way, so nothing hangs
+        rest = pool.submit(list, stream).result(timeout=20)
+    feeder.join(timeout=20)
+    assert isinstance(first, Accepted) and first.source.line == 2
+    assert [r.source.line for r in rest if isinstance(r, Accepted)] == list(range(3, 2002))

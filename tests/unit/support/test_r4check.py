@@ -10,9 +10,14 @@ from typing import Any
 import pytest
 
 from tests.support import r4check
-from tests.support.r4check import SCRIPT, R4CheckUnavailable, r4_check, r4check_available, unavailable_reason
+from tests.support.r4check import SCRIPT, R4CheckUnavailable, r4_check, unavailable_reason
+from tests.support.requirements import require
 
-needs_r4check = pytest.mark.skipif(not r4check_available(), reason=f"R4 check unavailable: {unavailable_reason()}")
+
+@pytest.fixture
+def needs_r4check() -> None:
+    require(unavailable_reason(), "the R4 StructureDefinition check")
+
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
@@ -90,36 +95,36 @@ def paths(result: dict[str, Any]) -> set[str | None]:
     return {issue["path"] for issue in result["issues"]}
 
 
-@needs_r4check
+@pytest.mark.usefixtures("needs_r4check")
 def test_valid_r4_encounter_passes(results: dict[str, dict[str, Any]]) -> None:
     assert results["r4"] == {"index": 0, "resourceType": "Encounter", "ok": True, "issues": []}
 
 
-@needs_r4check
+@pytest.mark.usefixtures("needs_r4check")
 def test_r5_shaped_encounter_class_fails(results: dict[str, dict[str, Any]]) -> None:
     assert not results["r5_class"]["ok"]
     assert "Encounter.class" in paths(results["r5_class"])
 
 
-@needs_r4check
+@pytest.mark.usefixtures("needs_r4check")
 def test_r4_class_as_codeable_concept_fails(results: dict[str, dict[str, Any]]) -> None:
     assert not results["class_codeable_concept"]["ok"]
     assert "Encounter.class.coding" in paths(results["class_codeable_concept"])
 
 
-@needs_r4check
+@pytest.mark.usefixtures("needs_r4check")
 def test_unknown_element_fails(results: dict[str, dict[str, Any]]) -> None:
     assert not results["unknown_element"]["ok"]
     assert "Encounter.peerNotes" in paths(results["unknown_element"])
 
 
-@needs_r4check
+@pytest.mark.usefixtures("needs_r4check")
 def test_missing_required_element_fails(results: dict[str, dict[str, Any]]) -> None:
     assert not results["no_status"]["ok"]
     assert "Encounter.status" in paths(results["no_status"])
 
 
-@needs_r4check
+@pytest.mark.usefixtures("needs_r4check")
 def test_results_keep_input_order(results: dict[str, dict[str, Any]]) -> None:
     assert [(r["index"], r["resourceType"], r["ok"]) for r in results.values()] == [
         (0, "Encounter", True),
@@ -131,7 +136,7 @@ def test_results_keep_input_order(results: dict[str, dict[str, Any]]) -> None:
     ]
 
 
-@needs_r4check
+@pytest.mark.usefixtures("needs_r4check")
 def test_invalid_json_line_is_a_failed_result_not_a_crash() -> None:
     """Each stdin line is checked on its own; the checker keeps going after a bad one."""
     proc = subprocess.run(
@@ -152,7 +157,7 @@ def test_invalid_json_line_is_a_failed_result_not_a_crash() -> None:
     assert second["ok"]
 
 
-@needs_r4check
+@pytest.mark.usefixtures("needs_r4check")
 def test_empty_input_gives_no_results() -> None:
     assert r4_check([]) == []
 

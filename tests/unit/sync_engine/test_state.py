@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from fhirpeer.domain import Rejection, ResourceType
@@ -34,16 +32,6 @@ def test_record_written_upserts(tmp_path):
     assert store.count_synced() == {"Encounter": 1}
 
 
-def test_store_holds_no_resource_content(tmp_path):
-    store = StateStore(tmp_path / "s.sqlite", "t")
-    store.record_written([Written("Patient", "MRN1", content_hash({"name": "Zebulon"}), "1", "1")], "r")
-    store.replace_rejections(
-        [Rejection("patients.csv", 3, "MRN2", "birth_date", "birth_date: not a date", ResourceType.PATIENT)], "r"
-    )
-    dump = "\n".join(sqlite3.connect(tmp_path / "s.sqlite").iterdump())
-    assert "Zebulon" not in dump
-
-
 def test_rejections_keep_first_run_and_clear_when_accepted(tmp_path):
     store = StateStore(tmp_path / "s.sqlite", "t")
     bad = Rejection("peer_contacts.csv", 4, "C3", "mode", "mode: unknown value", ResourceType.ENCOUNTER)
@@ -68,5 +56,6 @@ def test_run_lock_excludes_a_second_holder(tmp_path):
         with pytest.raises(LockHeldError) as exc, RunLock(tmp_path / "s.sqlite"):
             pass
         assert exc.value.exit_code == 4
-    with RunLock(tmp_path / "s.sqlite"):  # released: taken again
-        pass
+    # released: taken again, and it excludes others again
+    with RunLock(tmp_path / "s.sqlite"), pytest.raises(LockHeldError):
+        RunLock(tmp_path / "s.sqlite").__enter__()

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from fhirpeer.cli.render import render_capability_table
+from fhirpeer.api import ServerCheck
+from fhirpeer.cli.render import render_capability_table as render_check
 from fhirpeer.domain import InputKind, WriteStrategy
 from fhirpeer.transport.capabilities import (
     ServerCapabilities,
@@ -19,6 +20,11 @@ from fhirpeer.transport.capabilities import (
 from tests.support.paths import FIXTURES
 
 WRITTEN_TYPES = [str(k.resource_type) for k in InputKind]
+
+
+def render_capability_table(caps, plan) -> str:
+    return render_check(ServerCheck(caps, plan, (), {}, {}))
+
 
 CAPABILITY = FIXTURES / "capability"
 
