@@ -261,13 +261,19 @@ def _number_as_datetime(value: object) -> bool:
 
 
 def _number_as_date(value: object) -> bool:
+    """A timestamp is a date when, rounded to the microsecond (half away from zero), it falls on a midnight."""
     if not _is_number(value):
         return False
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, int):
+        ms = value * 1000 if abs(value) <= _SECONDS_WATERSHED else value
+        return ms % _DAY_MS == 0 and _MS_MIN <= ms <= _MS_MAX
+    if not math.isfinite(value):  # type: ignore[arg-type]
         return False
-    if abs(value) <= _SECONDS_WATERSHED:  # type: ignore[operator]
-        return value % _DAY_S == 0  # type: ignore[operator]
-    return value % _DAY_MS == 0 and _MS_MIN <= value <= _MS_MAX  # type: ignore[operator]
+    scale = 1_000_000 if abs(value) <= _SECONDS_WATERSHED else 1_000  # type: ignore[operator]
+    whole = math.trunc(value)  # type: ignore[arg-type]
+    fraction = (value - whole) * scale  # type: ignore[operator]
+    micros = whole * scale + math.floor(abs(fraction) + 0.5) * (1 if fraction >= 0 else -1)
+    return micros % (_DAY_MS * 1000) == 0 and _MS_MIN <= micros // 1000 <= _MS_MAX
 
 
 def _number_as_time(value: object) -> bool:

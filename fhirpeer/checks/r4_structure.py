@@ -72,6 +72,23 @@ def check_structure(resource: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+# Where a value sits: the resource type, or (parent, member name or list index). Rendered only for a problem,
+# so that valid resources (nearly all) cost no string building.
+Where = str | tuple[Any, str | int]
+
+
+def _render(where: Where) -> str:
+    steps: list[str] = []
+    while isinstance(where, tuple):
+        where, step = where
+        steps.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    return where + "".join(reversed(steps))
+
+
+def _problem(problems: list[str], where: Where, message: str) -> None:
+    problems.append(f"{_render(where)}: {message}")
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError("NaN and Infinity are not JSON")
 
@@ -89,84 +106,84 @@ def _object_of(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _check_object(schema: ModelSchema, data: dict[str, Any], path: str, problems: list[str]) -> None:
+def _check_object(schema: ModelSchema, data: dict[str, Any], where: Where, problems: list[str]) -> None:
     fields = schema.fields
     # FHIRAbstractModel.__init__ pops both spellings; `resourceType` wins over `resource_type`
     claimed = data["resourceType"] if "resourceType" in data else data.get("resource_type")
     if claimed is not None and claimed != schema.type_name:
-        problems.append(f"{path}.resourceType: does not match the element type")
+        _problem(problems, (where, "resourceType"), "does not match the element type")
     for key, value in data.items():
         spec = fields.get(key)
         if spec is None:
             if key != "resourceType" and key != "resource_type":
-                problems.append(f"{path}.{key}: unknown element")
-            continue
-        if key != spec.alias and spec.alias in data:
-            problems.append(f"{path}.{spec.alias}: given twice (element name and field name)")
-            continue
-        if value is None:
+                _problem(problems, (where, key), "unknown element")
+        elif key != spec.alias and spec.alias in data:
+            _problem(problems, (where, spec.alias), "given twice (element name and field name)")
+        elif value is None:
             if not spec.none_ok:
-                problems.append(f"{path}.{key}: null is not allowed")
+                _problem(problems, (where, key), "null is not allowed")
         elif spec.is_list:
-            _check_list(spec, value, f"{path}.{key}", problems)
+            _check_list(spec, value, (where, key), problems)
+        elif spec.check is not None:
+            if not spec.check(value):
+                _problem(problems, (where, key), "not a valid value of its FHIR type")
         else:
-            _check_single(spec, value, f"{path}.{key}", problems)
+            _check_complex(spec, value, (where, key), problems)
     for spec in schema.required:
         if spec.alias not in data and spec.name not in data:
-            problems.append(f"{path}.{spec.alias}: required")
+            _problem(problems, (where, spec.alias), "required")
     if schema.needs_id_extension_or_comments and all(data.get(k) is None for k in ("id", "extension", "fhir_comments")):
-        problems.append(f"{path}: a primitive extension needs an id, an extension or comments")
+        _problem(problems, where, "a primitive extension needs an id, an extension or comments")
     if schema.element_required:
-        _check_element_required(schema, data, path, problems)
+        _check_element_required(schema, data, where, problems)
     if schema.choices:
-        _check_choices(schema, data, path, problems)
+        _check_choices(schema, data, where, problems)
 
 
-def _check_list(spec: FieldSpec, value: Any, path: str, problems: list[str]) -> None:
+def _check_list(spec: FieldSpec, value: Any, where: Where, problems: list[str]) -> None:
     if not isinstance(value, list):
-        problems.append(f"{path}: must be a list")
+        _problem(problems, where, "must be a list")
         return
+    check = spec.check
     for i, item in enumerate(value):
         if item is None:
             if not spec.item_none_ok:
-                problems.append(f"{path}[{i}]: null is not allowed")
+                _problem(problems, (where, i), "null is not allowed")
+        elif check is not None:
+            if not check(item):
+                _problem(problems, (where, i), "not a valid value of its FHIR type")
         else:
-            _check_single(spec, item, f"{path}[{i}]", problems)
+            _check_complex(spec, item, (where, i), problems)
 
 
-def _check_single(spec: FieldSpec, value: Any, path: str, problems: list[str]) -> None:
-    check = spec.check
-    if check is not None:
-        if not check(value):
-            problems.append(f"{path}: not a valid value of its FHIR type")
-        return
+def _check_complex(spec: FieldSpec, value: Any, where: Where, problems: list[str]) -> None:
     if spec.refused is not None:
-        problems.append(f"{path}: {spec.refused} are not supported by the fast check")
+        _problem(problems, where, f"{spec.refused} are not supported by the fast check")
         return
-    obj = _object_of(value)
+    obj = value if type(value) is dict else _object_of(value)
     if obj is None:
-        problems.append(f"{path}: must be a JSON object")
+        _problem(problems, where, "must be a JSON object")
         return
-    _check_object(schema_for(spec.model), obj, path, problems)  # type: ignore[arg-type]
+    _check_object(spec.model_schema(), obj, where, problems)
 
 
 def _value_of(spec: FieldSpec, data: dict[str, Any]) -> Any:
     return data[spec.alias] if spec.alias in data else data.get(spec.name)
 
 
-def _check_element_required(schema: ModelSchema, data: dict[str, Any], path: str, problems: list[str]) -> None:
+def _check_element_required(schema: ModelSchema, data: dict[str, Any], where: Where, problems: list[str]) -> None:
     for spec, ext_spec in schema.element_required:
         if _value_of(spec, data) is not None:
             continue
         ext = _object_of(_value_of(ext_spec, data)) if ext_spec is not None else None
         if not (ext and ext.get("extension")):
-            problems.append(f"{path}.{spec.alias}: required")
+            _problem(problems, (where, spec.alias), "required")
 
 
-def _check_choices(schema: ModelSchema, data: dict[str, Any], path: str, problems: list[str]) -> None:
+def _check_choices(schema: ModelSchema, data: dict[str, Any], where: Where, problems: list[str]) -> None:
     for element, members, required in schema.choices:
         given = sum(1 for spec in members if _value_of(spec, data) is not None)
         if given > 1:
-            problems.append(f"{path}.{element}: more than one type given")
+            _problem(problems, (where, element), "more than one type given")
         elif required and given == 0:
-            problems.append(f"{path}.{element}: required")
+            _problem(problems, (where, element), "required")

@@ -51,10 +51,17 @@ class FieldSpec:
     check: Check | None  # primitive value check; None for a nested model
     model: type[FHIRAbstractModel] | None
     refused: str | None = None  # set for elements the fast check declines to check (contained resources)
+    _model_schema: ModelSchema | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
         return (self.alias,) if self.alias == self.name else (self.alias, self.name)
+
+    def model_schema(self) -> ModelSchema:
+        """The nested model's schema, resolved on first use (models refer to each other in cycles)."""
+        if self._model_schema is None:
+            self._model_schema = schema_for(self.model)  # type: ignore[arg-type]
+        return self._model_schema
 
 
 @dataclass(eq=False, slots=True)

@@ -108,10 +108,13 @@ def _lax_code(value: object) -> bool:
     return isinstance(value, str)
 
 
+_BUILD_SCHEMA = schema.schema_for.__wrapped__  # type: ignore[attr-defined]
+
+
 def _schema_without(attribute: str) -> Callable[[type], schema.ModelSchema]:
     @cache
     def build(model: type) -> schema.ModelSchema:
-        built = schema.schema_for.__wrapped__(model)  # type: ignore[attr-defined]
+        built = _BUILD_SCHEMA(model)
         setattr(built, attribute, False if attribute == "needs_id_extension_or_comments" else ())
         return built
 
@@ -119,7 +122,12 @@ def _schema_without(attribute: str) -> Callable[[type], schema.ModelSchema]:
 
 
 def _weaken_schema(attribute: str) -> Callable[[pytest.MonkeyPatch], None]:
-    return lambda mp: mp.setattr(r4_structure, "schema_for", _schema_without(attribute))
+    def weaken(mp: pytest.MonkeyPatch) -> None:
+        weakened = _schema_without(attribute)
+        mp.setattr(schema, "schema_for", weakened)  # nested models (FieldSpec.model_schema)
+        mp.setattr(r4_structure, "schema_for", weakened)  # the resource itself
+
+    return weaken
 
 
 WEAKENINGS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
@@ -147,7 +155,7 @@ def fresh_schemas() -> Iterator[None]:
     schema.schema_for.cache_clear()
     r4_structure._schema.cache_clear()
     yield
-    schema.schema_for.cache_clear()
+    schema.schema_for.cache_clear()  # the real one may hold lax primitive checks built during the test
     r4_structure._schema.cache_clear()
 
 
