@@ -20,7 +20,6 @@ import math
 import re
 from collections.abc import Callable
 
-from fhir_core import constraints as fhir_constraints
 from fhir_core import types as fhir_types
 
 Check = Callable[[object], bool]
@@ -94,16 +93,17 @@ def anchored_ascii(pattern: str) -> Check:
     return check
 
 
-def fhir_id() -> Check:
-    """id: the length limit and pattern fhir_core reads from `fhir_core.constraints` when models are built."""
-    max_length = fhir_constraints.TYPES_ID_MAX_LENGTH
-    pattern = fhir_constraints.TYPES_ID_PATTERN
+def fhir_id(min_length: int, max_length: int | None, pattern: str | None) -> Check:
+    """id: fhir_core's length limits (pydantic MinLen/MaxLen, in characters) and its anchored ASCII pattern."""
     matches = anchored_ascii(pattern) if pattern else any_string
 
     def check(value: object) -> bool:
         return (
-            isinstance(value, str) and len(value) >= 1 and (max_length is None or len(value) <= max_length)
-        ) and matches(value)
+            isinstance(value, str)
+            and len(value) >= min_length
+            and (max_length is None or len(value) <= max_length)
+            and matches(value)
+        )
 
     return check
 
@@ -280,9 +280,7 @@ def _number_as_time(value: object) -> bool:
     if not _is_number(value):
         return False
     if isinstance(value, float):
-        if math.isnan(value):
-            return False
-        if math.isinf(value):
+        if not math.isfinite(value):
             return False
         whole = math.floor(value)
         micro = round(abs(value - math.trunc(value)) * 1_000_000)
@@ -298,7 +296,6 @@ def _calendar_date(text: str) -> bool:
     return True
 
 
-_LEAP_SECOND = fhir_types.FHIR_LEAP_SECOND
 _DATE_PARTS = fhir_types.FHIR_DATE_PARTS
 
 
@@ -317,7 +314,10 @@ def date(value: object) -> bool:
 
 
 def date_time(value: object) -> bool:
-    """fhir_core DateTime: its regex (a time needs a zone), partial dates as is, a real calendar date otherwise."""
+    """fhir_core DateTime: its regex (a time needs a zone), partial dates as is, a real calendar date otherwise.
+
+    The regex already limits hours, minutes, seconds (60 = leap second, which fhir_core checks as 59) and zone
+    offsets, so only the calendar date is left for pydantic to refuse."""
     if not isinstance(value, str):
         return _number_as_datetime(value)
     if fhir_types.DateTime.pattern.fullmatch(value) is None:

@@ -12,6 +12,7 @@ regular expression) raises at build time, so the fast check can never silently c
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 import uuid
@@ -20,7 +21,6 @@ from functools import cache
 
 from annotated_types import Ge, Le, MaxLen, MinLen
 from fhir.resources.R4B.fhirprimitiveextension import FHIRPrimitiveExtension
-from fhir_core import constraints as fhir_constraints
 from fhir_core import types as fhir_types
 from fhir_core.fhirabstractmodel import FHIR_COMMENTS_FIELD_NAME, FHIRAbstractModel
 from pydantic import AnyUrl
@@ -111,23 +111,16 @@ def _integer_check(meta: typing.Any) -> Check:
 
 
 def _id_check(meta: typing.Any) -> Check:
+    """id: the length limits and pattern fhir_core's Id yields (from fhir_core.constraints, possibly patched)."""
     parts = list(meta)
     lows = [c.min_length for c in parts if isinstance(c, MinLen)]
     highs = [c.max_length for c in parts if isinstance(c, MaxLen)]
     patterns = [vars(c)["pattern"] for c in parts if not isinstance(c, MinLen | MaxLen)]
-    if (lows, highs, patterns) != (
-        [1],
-        [fhir_constraints.TYPES_ID_MAX_LENGTH] if fhir_constraints.TYPES_ID_MAX_LENGTH is not None else [],
-        [fhir_constraints.TYPES_ID_PATTERN] if fhir_constraints.TYPES_ID_PATTERN else [],
-    ):
-        raise RuntimeError("fhir_core Id constraints differ from fhir_core.constraints; revisit the fast check")
-    return p.fhir_id()
+    return p.fhir_id(lows[0] if lows else 0, highs[0] if highs else None, patterns[0] if patterns else None)
 
 
 def _pattern_check(meta: typing.Any) -> Check:
     """uri, canonical, oid, markdown: pydantic-core searches the pattern; one matching "" accepts any string."""
-    import re
-
     pattern = _pattern_of(meta)
     if re.compile(pattern).search("") is not None:
         return p.any_string
