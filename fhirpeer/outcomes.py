@@ -33,7 +33,10 @@ from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from fhirpeer.client import FhirClient
 from fhirpeer.program_report.csvout import text_cell, write_csv
+from fhirpeer.program_report.extract import extract_program
+from fhirpeer.program_report.fetch import fetch_handoff_evidence
 from fhirpeer.program_report.model import (
     Contact,
     Episode,
@@ -43,8 +46,16 @@ from fhirpeer.program_report.model import (
     ProgramData,
     TaskState,
 )
+from fhirpeer.program_report.systems import Systems
 
-__all__ = ["OUTCOME_COLUMNS", "decide_outcome", "decide_outcomes", "outcome_rows", "write_outcomes_csv"]
+__all__ = [
+    "OUTCOME_COLUMNS",
+    "decide_outcome",
+    "decide_outcomes",
+    "outcome_rows",
+    "outcomes_from_server",
+    "write_outcomes_csv",
+]
 
 OUTCOME_COLUMNS = ("handoff_id", "kind", "outcome", "decided_at", "days_to_linkage", "evidence", "reason")
 
@@ -230,3 +241,15 @@ def outcome_rows(outcomes: Iterable[HandoffOutcome]) -> list[list[str]]:
 def write_outcomes_csv(outcomes: Iterable[HandoffOutcome], path: Path) -> Path:
     """Write the outcomes CSV (columns exactly ``OUTCOME_COLUMNS``; keys and codes only) and return its path."""
     return write_csv(Path(path), OUTCOME_COLUMNS, outcome_rows(outcomes))
+
+
+def outcomes_from_server(
+    client: FhirClient, systems: Systems, *, tz: ZoneInfo, since: datetime | None = None
+) -> tuple[list[HandoffOutcome], list[str]]:
+    """Read the program's handoffs and their evidence from the server and decide them.
+
+    With ``since`` (the previous run's time, by the server's clock), only handoffs with news after it.
+    Returns the outcomes and the reader's PHI-free warnings (searches the server could not do).
+    """
+    fetched = fetch_handoff_evidence(client, systems, since=since)
+    return decide_outcomes(extract_program(fetched.resources, systems, tz), tz=tz), fetched.warnings

@@ -39,8 +39,10 @@ STAGES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
 )
 """Program stages of the Penn model (key, label, months); no standard code exists for them."""
 
+# R4 EpisodeOfCare.status (http://hl7.org/fhir/episode-of-care-status): planned, waitlist and entered-in-error
+# episodes are left out; cancelled is how a withdrawn enrollment is sent.
 COUNTED_EPISODE_STATUSES = frozenset({"active", "onhold", "finished", "cancelled"})
-RETRACTED_STATUS = "entered-in-error"
+RETRACTED_STATUS = "entered-in-error"  # R4 request-status (ServiceRequest.status)
 HANDOFF_KINDS = (
     "ed_to_peer", "aftercare_peer", "mental_health", "sud_treatment", "mutual_aid", "housing", "transportation",
     "legal", "employment", "childcare", "eldercare", "home_health", "other",

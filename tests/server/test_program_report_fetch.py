@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from fhirpeer.client import FhirClient
-from fhirpeer.outcomes import decide_outcomes
+from fhirpeer.outcomes import decide_outcomes, outcomes_from_server
 from fhirpeer.program_report import Systems, extract_program, fetch_handoff_evidence, fetch_program
 from fhirpeer.program_report.extract import parse_datetime
 from fhirpeer.program_report.fetch import PAGE_SIZE
@@ -115,8 +115,11 @@ def test_outcomes_are_decided_from_what_the_receiver_recorded(
 
     with FhirClient(fhir_base_url) as client:
         fetched = fetch_handoff_evidence(client, systems)
+        outcomes, warnings = outcomes_from_server(client, systems, tz=TZ)
     data = extract_program(fetched.resources, systems, TZ)
     decided = {o.handoff_id: o for o in decide_outcomes(data, tz=TZ)}
+    assert sorted(outcomes, key=lambda o: o.handoff_id) == sorted(decided.values(), key=lambda o: o.handoff_id)
+    assert warnings == fetched.warnings
 
     assert set(decided) == set(EXPECTED)  # the foreign ServiceRequest is not the program's
     for key, (outcome, evidence, reason, days) in EXPECTED.items():

@@ -16,6 +16,9 @@ import requests
 from fhirpeer.program_report.systems import Systems
 from tests.support.cohort_model import ENCOUNTER_STATUS, EPISODE_STATUS, SERVICE_REQUEST_STATUS, TASK_STATUS, rows
 
+# Codes as shared/reference/fhir-mapping.md gives them: SNOMED CT encounter types (§1, verified on tx.fhir.org),
+# v3-ActCode classes AMB/VR (§1, terminology.hl7.org), episodeofcare-type#da (§1), task-code#fulfill (§3, Gravity
+# SDOH Clinical Care Task for referral management), v3-ParticipationType PPRF and the Part 2 labels (§1, §4).
 SNOMED = "http://snomed.info/sct"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 EPISODE_TYPE = "http://terminology.hl7.org/CodeSystem/episodeofcare-type"
