@@ -30,7 +30,7 @@ h2 { font-size: 19px; margin: 36px 0 6px; padding-bottom: 6px; border-bottom: 1p
 h3 { font-size: 15px; margin: 20px 0 6px; color: var(--muted); font-weight: 600; }
 .meta { color: var(--muted); font-size: 13px; margin: 0; }
 .meta b { color: var(--ink); font-weight: 600; }
-.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); gap: 12px; margin: 20px 0 4px; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; margin: 20px 0 4px; }
 .tile { border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; background: var(--soft); }
 .tile .v { font-size: 26px; font-weight: 650; line-height: 1.2; }
 .tile .k { color: var(--muted); font-size: 12.5px; }
