@@ -3,7 +3,7 @@
 The report reads what the FHIR server holds — never the CSV exports — and publishes aggregates only::
 
     from zoneinfo import ZoneInfo
-    from fhirpeer.client import FhirClient
+    from fhirpeer.transport.client import FhirClient
     from fhirpeer.program_report import Systems, build_report, fetch_program, extract_program, write_report
 
     tz = ZoneInfo("America/New_York")
@@ -26,13 +26,13 @@ from collections.abc import Iterable
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from fhirpeer.client import FhirClient
-
+from ..transport.client import FhirClient
 from .extract import extract_program
 from .fetch import FetchResult, fetch_handoff_evidence, fetch_program
 from .metrics import ReportOptions
 from .model import ProgramData
-from .report import ProgramReport, build_report, headline, write_report
+from .published import ProgramReport
+from .report import build_report, headline, write_report
 from .systems import Systems
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Read a program's resources back from a FHIR server (through ``fhirpeer.client.FhirClient``).
+"""Read a program's resources back from a FHIR server (through ``fhirpeer.transport.client.FhirClient``).
 
 What fhirpeer wrote is found by identifier system (``identifier=<system>|`` matches every value of it).
 Evidence other systems wrote about the program's handoffs is found by reference searches, ~40 ids a request:
@@ -21,9 +21,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
-from fhirpeer.client import FhirClient
-from fhirpeer.errors import FatalError
-
+from ..errors import FatalError
+from ..transport.client import FhirClient
 from .extract import identifier_value, parse_datetime, reference_id, reference_ids
 from .systems import Systems
 

@@ -393,7 +393,7 @@ def compute_metrics(
 ) -> ProgramMetrics:
     """Every figure of the report for ``as_of`` (a date in the site time zone ``tz``).
 
-    ``outcomes`` are the decided handoff outcomes (``fhirpeer.outcomes.decide_outcomes``); only those of
+    ``outcomes`` are the decided handoff outcomes (``handoff_outcomes.decide_outcomes``); only those of
     handoffs authored by the as-of date are used.
     """
     opts = options or ReportOptions()

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING
 
 from . import svg
 from .metrics import STAGES
+from .published import ProgramReport
 from .suppress import Cell, Suppressed
 from .tables import SUPPRESSED_TEXT, Table
-
-if TYPE_CHECKING:
-    from .report import ProgramReport
 
 CSS = """
 :root { --ink:#1d2939; --muted:#667085; --line:#e4e7ec; --accent:#2e5c8a; --alert:#b42318; --soft:#f8fafc; }

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from functools import cached_property
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from fhirpeer import outcomes as handoff_outcomes  # a module import: fhirpeer.outcomes imports this package
-
+from . import handoff_outcomes
 from .csvout import write_csv, write_text
-from .metrics import ProgramMetrics, ReportOptions, compute_metrics
-from .model import HandoffOutcome, ProgramData
+from .metrics import ReportOptions, compute_metrics
+from .model import ProgramData
+from .published import ProgramReport
 from .render_html import render_page
-from .suppress import SuppressionRule
-from .tables import SCHEMA_VERSION, Table, csv_rows, publish_tables, summary_document
+from .tables import csv_rows
 
 REPORT_HTML = "report.html"
 SUMMARY_JSON = "summary.json"
@@ -33,49 +29,6 @@ def display_server(url: str | None) -> str | None:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-@dataclass(frozen=True)
-class ProgramReport:
-    """The program's figures as of one date. ``metrics`` are unsuppressed: publish through ``write_report``."""
-
-    as_of: date
-    time_zone: str
-    options: ReportOptions
-    metrics: ProgramMetrics
-    outcomes: tuple[HandoffOutcome, ...]
-    generated_at: datetime
-    server: str | None = None
-    namespace: str | None = None
-    warnings: tuple[str, ...] = ()
-    skipped: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def rule(self) -> SuppressionRule:
-        return SuppressionRule(self.options.suppress_below)
-
-    @cached_property
-    def tables(self) -> tuple[Table, ...]:
-        """The published tables (suppression applied), in page order."""
-        return publish_tables(self.metrics, self.rule, self.options)
-
-    def table(self, name: str) -> Table:
-        return next(t for t in self.tables if t.name == name)
-
-    def summary(self) -> dict[str, Any]:
-        """``summary.json`` (schema 1; see ``summary.schema.json``); suppressed figures are null."""
-        return {
-            "schema": SCHEMA_VERSION,
-            "as_of": self.as_of.isoformat(),
-            **summary_document(self.metrics, self.rule, self.options),
-            "server": self.server,
-            "namespace": self.namespace,
-            "time_zone": self.time_zone,
-            "suppress_below": self.options.suppress_below,
-            "generated_at": self.generated_at.isoformat(timespec="seconds"),
-            "warnings": list(self.warnings),
-            "skipped": dict(sorted(self.skipped.items())),
-        }
 
 
 def build_report(

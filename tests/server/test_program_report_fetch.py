@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from fhirpeer.client import FhirClient
-from fhirpeer.outcomes import decide_outcomes, outcomes_from_server
+from fhirpeer.demo.penn_cohort import generate_penn_cohort
 from fhirpeer.program_report import Systems, extract_program, fetch_handoff_evidence, fetch_program
 from fhirpeer.program_report.extract import parse_datetime
 from fhirpeer.program_report.fetch import PAGE_SIZE
+from fhirpeer.program_report.handoff_outcomes import decide_outcomes, outcomes_from_server
 from fhirpeer.program_report.metrics import compute_metrics
-from fhirpeer.sample_cohort import generate_penn_cohort
+from fhirpeer.transport.client import FhirClient
 from tests.conftest import external_server
 from tests.support.cohort_fhir import FhirBuilder, put_all
 from tests.support.cohort_model import cohort_model

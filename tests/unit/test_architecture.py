@@ -20,7 +20,7 @@ LAYERS: list[list[str]] = [
     ["fhirpeer.mapping_files"],
     ["fhirpeer.input", "fhirpeer.mappers", "fhirpeer.bundles"],
     ["fhirpeer.checks", "fhirpeer.pipeline", "fhirpeer.preview_files"],
-    ["fhirpeer.sync_engine", "fhirpeer.offline_validation"],
+    ["fhirpeer.sync_engine", "fhirpeer.offline_validation", "fhirpeer.program_report"],
     ["fhirpeer.api"],
     ["fhirpeer"],  # the package itself: lazy names only
     ["fhirpeer.demo"],

@@ -33,11 +33,11 @@ from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fhirpeer.client import FhirClient
-from fhirpeer.program_report.csvout import text_cell, write_csv
-from fhirpeer.program_report.extract import extract_program
-from fhirpeer.program_report.fetch import fetch_handoff_evidence
-from fhirpeer.program_report.model import (
+from ..transport.client import FhirClient
+from .csvout import text_cell, write_csv
+from .extract import extract_program
+from .fetch import fetch_handoff_evidence
+from .model import (
     Contact,
     Episode,
     Handoff,
@@ -46,7 +46,7 @@ from fhirpeer.program_report.model import (
     ProgramData,
     TaskState,
 )
-from fhirpeer.program_report.systems import Systems
+from .systems import Systems
 
 __all__ = [
     "OUTCOME_COLUMNS",

@@ -9,7 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fhirpeer.outcomes import OUTCOME_COLUMNS, decide_outcome, decide_outcomes, write_outcomes_csv
+from fhirpeer.program_report.handoff_outcomes import (
+    OUTCOME_COLUMNS,
+    decide_outcome,
+    decide_outcomes,
+    write_outcomes_csv,
+)
 from fhirpeer.program_report.model import Contact, Episode, Handoff, HandoffOutcome, ProgramData, TaskState
 
 NY = ZoneInfo("America/New_York")

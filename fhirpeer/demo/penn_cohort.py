@@ -17,7 +17,7 @@ and one authored too late, and contacts at 23:30 on a month's last day (the next
 the site time zone, America/New_York; every timestamp carries its offset (EST or EDT as the date requires).
 
 The same ``as_of`` and ``seed`` give byte-identical files. All names are fictional.
-Run ``python -m fhirpeer.sample_cohort OUT_DIR --as-of 2026-01-05`` for a look.
+Run ``python -m fhirpeer.demo.penn_cohort OUT_DIR --as-of 2026-01-05`` for a look.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fhirpeer.program_report.metrics import add_months, months_ended, program_month
+from ..program_report.metrics import add_months, months_ended, program_month
 
 __all__ = ["COLUMNS", "PENN_ELIGIBLE", "PENN_ENGAGED", "CohortSummary", "generate_penn_cohort"]
 
@@ -587,7 +587,7 @@ def generate_penn_cohort(out_dir: Path, as_of: date, seed: int = 1) -> CohortSum
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fhirpeer.sample_cohort", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fhirpeer.demo.penn_cohort", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--as-of", type=date.fromisoformat, default=date.today())
     parser.add_argument("--seed", type=int, default=1)

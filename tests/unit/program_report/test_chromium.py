@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fhirpeer.demo.penn_cohort import generate_penn_cohort
 from fhirpeer.program_report import build_report, write_report
-from fhirpeer.sample_cohort import generate_penn_cohort
 from tests.support.cohort_model import cohort_model
 
 NY = ZoneInfo("America/New_York")

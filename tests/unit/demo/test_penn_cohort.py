@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fhirpeer.outcomes import decide_outcomes
+from fhirpeer.demo.penn_cohort import COLUMNS, CohortSummary, duration_values, generate_penn_cohort, main
+from fhirpeer.demo.sample import npi_is_valid
+from fhirpeer.program_report.handoff_outcomes import decide_outcomes
 from fhirpeer.program_report.metrics import compute_metrics
-from fhirpeer.sample import npi_is_valid
-from fhirpeer.sample_cohort import COLUMNS, CohortSummary, duration_values, generate_penn_cohort, main
 from tests.support.cohort_model import cohort_model, rows
 
 NY = ZoneInfo("America/New_York")

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 
-from fhirpeer.client import FhirClient
 from fhirpeer.program_report import Systems, fetch_handoff_evidence
 from fhirpeer.program_report.fetch import PAGE_SIZE
-from fhirpeer.retry import RetryPolicy
+from fhirpeer.transport.client import FhirClient
+from fhirpeer.transport.retry import RetryPolicy
 from tests.support.cohort_fhir import FhirBuilder
 
 BASE = "https://fhir.test/R4"

@@ -12,14 +12,15 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 
+from fhirpeer.demo.penn_cohort import generate_penn_cohort
 from fhirpeer.program_report import ReportOptions, build_report, headline, write_report
-from fhirpeer.program_report.report import ProgramReport, display_server
-from fhirpeer.sample_cohort import generate_penn_cohort
+from fhirpeer.program_report.published import ProgramReport
+from fhirpeer.program_report.report import display_server
 from tests.support.cohort_model import cohort_model, rows
 
 NY = ZoneInfo("America/New_York")
 AS_OF = date(2026, 1, 5)
-SCHEMA = Path(__file__).parents[2] / "fhirpeer" / "program_report" / "summary.schema.json"
+SCHEMA = Path(__file__).parents[3] / "fhirpeer" / "program_report" / "summary.schema.json"
 SERVER = "https://reporter:s3cret@fhir.example.org:8443/R4?token=abc#frag"
 
 
