@@ -79,7 +79,9 @@ class ExportFileServer:
         handler = _handler_for(self)
         self._server = ThreadingHTTPServer((self.host, self._requested_port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fhirpeer-export-files", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fhirpeer-export-files", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
