@@ -52,7 +52,9 @@ class GoogleCredentials(Auth):
                 except RefreshError:
                     raise errors.AuthError("Google refused to issue an access token for the credentials") from None
                 self._stale = False
-            self._credentials.apply(headers)
+            added: dict[str, str] = {}
+            self._credentials.apply(added)  # google-auth writes a lower-case "authorization"
+        headers["Authorization"] = next(v for k, v in added.items() if k.lower() == "authorization")
 
     def invalidate(self) -> None:
         with self._lock:
