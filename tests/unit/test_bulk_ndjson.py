@@ -270,7 +270,7 @@ def test_verification_catches_a_part_changed_after_the_export(tmp_path: Path) ->
         w.add(encounter(2), key="C-2")
     part = tmp_path / "Encounter.0001.ndjson"
     part.write_bytes(part.read_bytes()[:-10])
-    with pytest.raises(BulkExportError, match="Encounter.0001.ndjson: size differs"):
+    with pytest.raises(BulkExportError, match=r"Encounter\.0001\.ndjson: size differs"):
         read_manifest(tmp_path, verify=True)
     part.write_bytes(part.read_bytes() + b"0123456789")
     with pytest.raises(BulkExportError, match="SHA-256 mismatch"):
