@@ -59,6 +59,7 @@ class ExportFileServer:
         self._password = secrets.token_urlsafe(24) if require_auth else None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._served_lock = threading.Lock()
         self.requests_served = 0
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -136,6 +137,10 @@ class ExportFileServer:
             return False
         return hmac.compare_digest(given, expected)
 
+    def count_served(self) -> None:
+        with self._served_lock:
+            self.requests_served += 1
+
     def file_for(self, request_path: str) -> Path | None:
         """The served file for a request path, or None when the path names no manifest-listed file."""
         name = unquote(urlsplit(request_path).path).lstrip("/")
@@ -178,7 +183,7 @@ def _handler_for(files: ExportFileServer) -> type[BaseHTTPRequestHandler]:
             if send_body:
                 with path.open("rb") as handle:
                     shutil.copyfileobj(handle, self.wfile, _CHUNK)
-            files.requests_served += 1
+            files.count_served()
 
         def _status_only(self, status: HTTPStatus, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)

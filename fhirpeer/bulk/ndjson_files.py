@@ -147,6 +147,8 @@ class NdjsonExportWriter:
 
     def open(self) -> None:
         """Check ``out_dir``, clear a previous export when allowed, and create the staging folder."""
+        if self._closed:
+            raise BulkExportError("the export is already closed")
         if self._staging is not None:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +183,8 @@ class NdjsonExportWriter:
         """Finish every part, move the files into ``out_dir`` and write the manifest last; returns it."""
         if self.manifest is not None:
             return self.manifest
+        if self._closed:
+            raise BulkExportError("the export was aborted; nothing to close")
         self.open()
         assert self._staging is not None and self._keys is not None
         for resource_type, part in self._open.items():

@@ -312,3 +312,15 @@ def test_part_limits_must_be_positive(tmp_path: Path) -> None:
         writer(tmp_path, max_resources_per_part=0)
     with pytest.raises(BulkExportError):
         writer(tmp_path, max_bytes_per_part=0)
+
+
+def test_an_aborted_export_cannot_be_closed_or_reused(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    w.open()
+    w.add(encounter(1), key="C-1")
+    w.abort()
+    with pytest.raises(BulkExportError, match="aborted"):
+        w.close()
+    with pytest.raises(BulkExportError, match="closed"):
+        w.add(encounter(2), key="C-2")
+    assert list(tmp_path.iterdir()) == []

@@ -123,6 +123,8 @@ def _finished(job: ImportJob, body: Mapping[str, Any]) -> ImportStatus:
     errors = []
     for item in _items(body.get("error")):
         count = _count(item.get("count"))
+        if not count:
+            continue
         failed += count
         source = job.file_of(str(item.get("inputUrl"))) or "an input file"
         # error.url names a blob of OperationOutcomes written by the service; it is a location, not content
