@@ -14,7 +14,7 @@ Messages name resource types, ids, file names, job ids, HTTP statuses and provid
 
 from __future__ import annotations
 
-from fhirpeer.errors import FatalError, FhirpeerError, TemporaryError
+from ..errors import FatalError, FhirpeerError, TemporaryError
 
 __all__ = ["BulkExportError", "ImportFailed", "ImportRefused", "ImportTimeout"]
 

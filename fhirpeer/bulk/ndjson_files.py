@@ -31,9 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from fhirpeer._version import __version__
-from fhirpeer.state import content_hash
-
+from .._version import __version__
+from ..content_hash import content_hash
 from .errors import BulkExportError
 from .manifest import (
     IMPORT_ORDER,

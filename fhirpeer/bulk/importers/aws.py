@@ -38,10 +38,9 @@ from typing import Any
 
 import requests
 
-from fhirpeer.bulk.errors import ImportRefused
-from fhirpeer.bulk.manifest import Manifest
-from fhirpeer.errors import ConfigError, TemporaryError
-
+from ...errors import ConfigError, TemporaryError
+from ..errors import ImportRefused
+from ..manifest import Manifest
 from .base import BulkImporter, ImportJob, ImportState, ImportStatus
 from .http import ImportHttp, json_body, refusal_detail
 

@@ -32,11 +32,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from fhirpeer.auth import Auth
-from fhirpeer.bulk.errors import ImportRefused
-from fhirpeer.bulk.manifest import Manifest
-from fhirpeer.retry import parse_retry_after
-
+from ...transport.auth import Auth
+from ...transport.retry import parse_retry_after
+from ..errors import ImportRefused
+from ..manifest import Manifest
 from .base import BulkImporter, ImportJob, ImportState, ImportStatus
 from .http import ImportHttp, json_body, refusal_detail
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fhirpeer.bulk.errors import ImportFailed, ImportTimeout
-from fhirpeer.bulk.manifest import Manifest
+from ..errors import ImportFailed, ImportTimeout
+from ..manifest import Manifest
 
 __all__ = ["BulkImporter", "ImportInput", "ImportJob", "ImportState", "ImportStatus", "join_location", "run_to_end"]
 

@@ -30,11 +30,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fhirpeer.auth import Auth
-from fhirpeer.bulk.errors import ImportRefused
-from fhirpeer.bulk.manifest import Manifest
-from fhirpeer.errors import ConfigError, TemporaryError
-
+from ...errors import ConfigError, TemporaryError
+from ...transport.auth import Auth
+from ..errors import ImportRefused
+from ..manifest import Manifest
 from .base import BulkImporter, ImportJob, ImportState, ImportStatus, join_location
 from .http import ImportHttp, json_body, refusal_detail
 

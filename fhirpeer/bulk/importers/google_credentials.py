@@ -14,8 +14,8 @@ from typing import Any
 
 import requests
 
-from fhirpeer import errors
-from fhirpeer.auth import Auth
+from ... import errors
+from ...transport.auth import Auth
 
 __all__ = ["CLOUD_PLATFORM_SCOPE", "GoogleCredentials"]
 

@@ -28,13 +28,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fhirpeer.auth import Auth
-from fhirpeer.bulk.errors import ImportRefused
-from fhirpeer.bulk.manifest import Manifest
-from fhirpeer.errors import TemporaryError
-from fhirpeer.outcome import parse_operation_outcome
-from fhirpeer.retry import parse_retry_after
-
+from ...errors import TemporaryError
+from ...transport.auth import Auth
+from ...transport.operation_outcome import parse_operation_outcome
+from ...transport.retry import parse_retry_after
+from ..errors import ImportRefused
+from ..manifest import Manifest
 from .base import BulkImporter, ImportJob, ImportState, ImportStatus
 from .http import ImportHttp, json_body, refusal_detail
 

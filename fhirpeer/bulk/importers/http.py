@@ -19,11 +19,11 @@ from typing import Any
 
 import requests
 
-from fhirpeer import errors
-from fhirpeer._version import __version__
-from fhirpeer.auth import Auth, NoAuth
-from fhirpeer.outcome import parse_operation_outcome, safe_diagnostics, summarize_issues
-from fhirpeer.retry import RetryBudget, RetryPolicy, Sleep, call_with_retry
+from ... import errors
+from ..._version import __version__
+from ...transport.auth import Auth, NoAuth
+from ...transport.operation_outcome import parse_operation_outcome, safe_diagnostics, summarize_issues
+from ...transport.retry import RetryBudget, RetryPolicy, Sleep, call_with_retry
 
 __all__ = ["ImportHttp", "json_body", "refusal_detail"]
 

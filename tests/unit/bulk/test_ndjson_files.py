@@ -16,7 +16,7 @@ from fhirpeer.bulk import ndjson_files
 from fhirpeer.bulk.errors import BulkExportError
 from fhirpeer.bulk.manifest import KEYS_FILE, MANIFEST_FILE, Manifest, read_manifest, sha256_of, verify_files
 from fhirpeer.bulk.ndjson_files import NdjsonExportWriter
-from fhirpeer.state import content_hash
+from fhirpeer.content_hash import content_hash
 
 NAMESPACE = "https://fhirpeer.test/bulk"
 FIXED = datetime(2026, 1, 5, 15, 0, 0, 123000, tzinfo=UTC)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, MutableMapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from botocore.credentials import Credentials
 from responses import matchers
 
 from fhirpeer import errors
-from fhirpeer.auth import Auth, BearerToken
 from fhirpeer.bulk.errors import ImportFailed, ImportRefused, ImportTimeout
 from fhirpeer.bulk.importers import (
     AzureImporter,
@@ -37,16 +35,18 @@ from fhirpeer.bulk.importers import (
 from fhirpeer.bulk.importers.aws import client_token_for
 from fhirpeer.bulk.importers.base import BulkImporter
 from fhirpeer.bulk.manifest import Manifest, OutputFile
-from fhirpeer.retry import RetryPolicy
+from fhirpeer.transport.auth import Auth, BearerToken
+from fhirpeer.transport.retry import RetryPolicy
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "http" / "hapi_import"
+HAPI_IMPORT = FIXTURES / "http" / "hapi_import"
 HAPI = "http://hapi.test/fhir"
 FILES = "http://127.0.0.1:18092/"
 POLL = f"{HAPI}/$import-poll-status?_jobId=6ae7136c-2c1c-4b78-bc4e-dd8a13e1403f"
 
 
 def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return json.loads((HAPI_IMPORT / name).read_text(encoding="utf-8"))
 
 
 def manifest(*parts: tuple[str, str, int]) -> Manifest:
