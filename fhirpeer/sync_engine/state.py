@@ -63,6 +63,8 @@ def _now() -> str:
 #: written).
 OWNER_FHIRPEER = "fhirpeer"
 OWNER_EHR = "ehr"
+#: fhirpeer wrote it, then its receiver moved it (a referral Task accepted, a ServiceRequest completed): left alone.
+OWNER_RECEIVER = "receiver"
 
 
 @dataclass(frozen=True)
