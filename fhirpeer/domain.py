@@ -55,6 +55,11 @@ class InputKind(StrEnum):
         """The resource type a record of this kind becomes (its main one: a handoff also makes a Task)."""
         return _RESOURCE_OF_KIND[self]
 
+    @property
+    def resource_types(self) -> tuple[ResourceType, ...]:
+        """Every resource type a record of this kind can become, in write order."""
+        return _RESOURCES_OF_KIND.get(self, (self.resource_type,))
+
 
 _RESOURCE_OF_KIND: dict[InputKind, ResourceType] = {
     InputKind.SITES: ResourceType.ORGANIZATION,
@@ -63,6 +68,10 @@ _RESOURCE_OF_KIND: dict[InputKind, ResourceType] = {
     InputKind.CARE_TEAM: ResourceType.CARE_TEAM,
     InputKind.HANDOFFS: ResourceType.SERVICE_REQUEST,
     InputKind.CONTACTS: ResourceType.ENCOUNTER,
+}
+_RESOURCES_OF_KIND: dict[InputKind, tuple[ResourceType, ...]] = {
+    InputKind.STAFF: (ResourceType.PRACTITIONER, ResourceType.PRACTITIONER_ROLE),
+    InputKind.CONTACTS: (ResourceType.APPOINTMENT, ResourceType.ENCOUNTER),
 }
 
 
@@ -86,6 +95,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     VALID = "valid"  # offline (`fhirpeer validate`): passed every check, nothing sent
+    ONLY_IF_EXISTS = "only_if_exists"  # offline: valid, sent only when the server already holds its key
 
 
 #: Outcomes that put (or leave) a record on the server.

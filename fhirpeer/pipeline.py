@@ -1,17 +1,21 @@
 """Read and map one input kind: the records of an `InputFolder` → FHIR resources, rejections, skipped records.
 
 Shared by the offline check (`fhirpeer validate`) and the sync engine, so both see exactly the same resources.
+One record can become several resources (a contact: an Appointment and/or an Encounter; a staff member: a
+Practitioner and, with a site, a PractitionerRole); they are yielded together, in write order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 from .domain import InputKind, Rejection, ResourceType, Skipped
 from .input.folder import InputFolder
 from .mappers import MappedResource, map_care_team, map_contact, map_handoff, map_patient, map_site, map_staff
-from .mappers.encounter import is_sent
+from .mappers.contact import contact_resource_type, is_sent
+from .mappers.roster import map_practitioner_role
 from .mapping_files import Mappings
 from .records import Accepted, ContactRecord, HandoffRecord, PatientRecord, SiteRecord, StaffRecord, TeamRows
 
@@ -20,10 +24,12 @@ Item = MappedResource | Rejection | Skipped
 
 @dataclass(frozen=True)
 class MappingOptions:
-    """The settings that change what a record becomes."""
+    """The settings that change what a record becomes, and the run date (CareTeam status is as of that day; pass
+    the date in the site time zone — the default, the machine's date, is for callers that have none)."""
 
     part2_labels: bool = True
     send_text_contacts: bool = False
+    today: date = field(default_factory=date.today)
 
 
 def resource_types_of(kinds: Iterable[InputKind]) -> list[ResourceType]:
@@ -33,29 +39,50 @@ def resource_types_of(kinds: Iterable[InputKind]) -> list[ResourceType]:
 
 
 def mapped_items(folder: InputFolder, kind: InputKind, mappings: Mappings, options: MappingOptions) -> Iterator[Item]:
-    """Stream one kind's items in file order (care teams after their file is read: they are grouped)."""
+    """Stream one kind's items in file order (care teams after their file is read: they are grouped); the
+    resources of one record come together, in write order."""
+    site_kinds = _site_kinds(folder) if kind is InputKind.CONTACTS else {}
     for record in folder.records(kind):
         if isinstance(record, Rejection):
             yield record
         elif isinstance(record, TeamRows):
-            yield map_care_team(record, mappings, part2=options.part2_labels)
+            yield map_care_team(record, mappings, today=options.today, part2=options.part2_labels)
         else:
-            yield map_record(record, mappings, options)
+            mapped = map_record(record, mappings, options, site_kinds=site_kinds)
+            yield from ([mapped] if isinstance(mapped, Skipped) else mapped)
 
 
-def map_record(row: Accepted, m: Mappings, options: MappingOptions) -> MappedResource | Skipped:
-    """One accepted row → its resource (or why it is not sent)."""
+def map_record(
+    row: Accepted, m: Mappings, options: MappingOptions, *, site_kinds: dict[str, str] | None = None
+) -> list[MappedResource] | Skipped:
+    """One accepted row → its resources in write order (or why it is not sent). `site_kinds` (site_id → kind,
+    from sites.csv) decides the setting of an in-person contact whose setting is blank; a site that is only on the
+    server gets the default setting."""
     rec, src, part2 = row.record, row.source, options.part2_labels
     if isinstance(rec, SiteRecord):
-        return map_site(rec, src, m)
+        return [map_site(rec, src, m)]
     if isinstance(rec, StaffRecord):
-        return map_staff(rec, src, m)
+        role = map_practitioner_role(rec, src, m)
+        return [map_staff(rec, src, m), *([role] if role else [])]
     if isinstance(rec, PatientRecord):
-        return map_patient(rec, src, m)
+        return [map_patient(rec, src, m, part2=part2)]
     if isinstance(rec, ContactRecord):
         if not is_sent(rec, m, options.send_text_contacts):
-            return Skipped(ResourceType.ENCOUNTER, rec.contact_id, f"mode {rec.mode} is not sent (configuration)")
-        return map_contact(rec, src, m, part2=part2)
+            reason = f"mode {rec.mode} is not sent (configuration)"
+            return Skipped(contact_resource_type(rec, m), rec.contact_id, reason)
+        site_kind = (site_kinds or {}).get(rec.site_id or "")
+        return map_contact(rec, src, m, site_kind=site_kind, part2=part2)
     if isinstance(rec, HandoffRecord):
-        return map_handoff(rec, src, m, part2=part2)
+        return [map_handoff(rec, src, m, part2=part2)]
     raise TypeError(f"no mapper for {type(rec).__name__}")
+
+
+def _site_kinds(folder: InputFolder) -> dict[str, str]:
+    """site_id → kind of every valid site in the export (sites are few; the file is read again, ahead of contacts)."""
+    if InputKind.SITES not in folder.present_kinds():
+        return {}
+    kinds: dict[str, str] = {}
+    for row in folder.records(InputKind.SITES):
+        if isinstance(row, Accepted) and isinstance(row.record, SiteRecord) and row.record.kind:
+            kinds.setdefault(row.record.site_id, row.record.kind)
+    return kinds
