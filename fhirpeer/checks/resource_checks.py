@@ -1,6 +1,7 @@
-"""Check emitted resources: R4B model validation (structure, cardinality), the required code bindings and R4
-invariants the models do not enforce (statuses, intent, priority, gender, Encounter.class system, Appointment
-start/end), and the US Core must-haves (`us_core_must_haves.py`).
+"""Check emitted resources: structure and cardinality with the fhir.resources R4B models' verdicts (the fast
+path of `r4_structure`), plus the required code bindings and R4 invariants the models do not enforce (statuses,
+intent, priority, gender, Encounter.class system, Appointment start/end) and the US Core must-haves
+(`us_core_must_haves.py`).
 
 Problems are reported as 'path: message' without the offending values.
 """
@@ -9,29 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir.resources.R4B.appointment import Appointment
-from fhir.resources.R4B.careteam import CareTeam
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.organization import Organization
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.practitioner import Practitioner
-from fhir.resources.R4B.practitionerrole import PractitionerRole
-from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import BaseModel, ValidationError
-
 from .. import r4_value_sets as vs
+from .r4_structure import check_structure, supported_types
 from .us_core_checks import us_core_problems
-
-_MODELS: dict[str, type[BaseModel]] = {
-    "Encounter": Encounter,
-    "Appointment": Appointment,
-    "CareTeam": CareTeam,
-    "ServiceRequest": ServiceRequest,
-    "Patient": Patient,
-    "Practitioner": Practitioner,
-    "PractitionerRole": PractitionerRole,
-    "Organization": Organization,
-}
 
 _BINDINGS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "Encounter": (("status", vs.R4_ENCOUNTER_STATUS),),
@@ -52,18 +33,9 @@ _APPOINTMENT_UNTIMED = ("proposed", "cancelled", "waitlist")
 def check_resource(resource: dict[str, Any]) -> list[str]:
     """Return the problems of one resource (empty when it is valid R4 and has the US Core must-haves)."""
     rtype = resource.get("resourceType", "")
-    model = _MODELS.get(rtype)
-    if model is None:
+    if rtype not in supported_types():
         return [f"resourceType: {rtype or 'missing'} is not one fhirpeer emits"]
-    problems = _binding_problems(rtype, resource) + us_core_problems(resource)
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        problems += [
-            f"{rtype}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        ]
-    return problems
+    return _binding_problems(rtype, resource) + us_core_problems(resource) + check_structure(resource)
 
 
 def _binding_problems(rtype: str, resource: dict[str, Any]) -> list[str]:
@@ -83,7 +55,7 @@ def _binding_problems(rtype: str, resource: dict[str, Any]) -> list[str]:
 def _appointment_problems(resource: dict[str, Any]) -> list[str]:
     problems = []
     for i, part in enumerate(resource.get("participant", [])):
-        if part.get("status") not in vs.R4_PARTICIPATION_STATUS:
+        if isinstance(part, dict) and part.get("status") not in vs.R4_PARTICIPATION_STATUS:
             problems.append(f"Appointment.participant[{i}].status: code not in the required R4 value set")
     has_start, has_end = "start" in resource, "end" in resource
     if has_start != has_end:
