@@ -7,10 +7,12 @@ Practitioner and, with a site, a PractitionerRole); they are yielded together, i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from ._version import __version__
 from .domain import InputKind, Rejection, ResourceType, Skipped
 from .input.folder import InputFolder
 from .mappers import MappedResource, map_care_team, map_contact, map_handoff, map_patient, map_site, map_staff
@@ -41,14 +43,12 @@ def resource_types_of(kinds: Iterable[InputKind]) -> list[ResourceType]:
 def mapped_items(folder: InputFolder, kind: InputKind, mappings: Mappings, options: MappingOptions) -> Iterator[Item]:
     """Stream one kind's items in file order (care teams after their file is read: they are grouped); the
     resources of one record come together, in write order."""
-    site_kinds = _site_kinds(folder) if kind is InputKind.CONTACTS else {}
+    site_kinds = site_kinds_of(folder) if kind is InputKind.CONTACTS else {}
     for record in folder.records(kind):
         if isinstance(record, Rejection):
             yield record
-        elif isinstance(record, TeamRows):
-            yield map_care_team(record, mappings, today=options.today, part2=options.part2_labels)
         else:
-            mapped = map_record(record, mappings, options, site_kinds=site_kinds)
+            mapped = map_one(record, mappings, options, site_kinds=site_kinds)
             yield from ([mapped] if isinstance(mapped, Skipped) else mapped)
 
 
@@ -77,7 +77,38 @@ def map_record(
     raise TypeError(f"no mapper for {type(rec).__name__}")
 
 
-def _site_kinds(folder: InputFolder) -> dict[str, str]:
+def map_one(
+    record: Accepted | TeamRows, m: Mappings, options: MappingOptions, *, site_kinds: dict[str, str] | None = None
+) -> list[MappedResource] | Skipped:
+    """One record (a row, or a care team's rows) → its resources in write order, or why it is not sent.
+    `site_kinds` as for `map_record` (contacts only: `site_kinds_of(folder)`, once per run)."""
+    if isinstance(record, TeamRows):
+        return [map_care_team(record, m, today=options.today, part2=options.part2_labels)]
+    return map_record(record, m, options, site_kinds=site_kinds)
+
+
+def record_key(record: Accepted | TeamRows) -> str:
+    return record.team_id if isinstance(record, TeamRows) else record.record.key
+
+
+def mapping_digest(m: Mappings, options: MappingOptions) -> str:
+    """What, besides the record itself, decides what a record becomes: the mappings, the options and fhirpeer's
+    version. A change of any of them makes every record be mapped again."""
+    text = "|".join([__version__, m.model_dump_json(exclude={"source"}), repr(sorted(asdict(options).items()))])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(record: Accepted | TeamRows, digest: str) -> str:
+    """A record's fingerprint: equal fingerprints map to equal resources, so a rerun skips the record before
+    mapping it. Its place in the file is left out (moving a row changes nothing on the server)."""
+    if isinstance(record, TeamRows):
+        text = "\n".join(member.model_dump_json() for member, _ in record.members)
+    else:
+        text = record.record.model_dump_json()
+    return hashlib.sha256(f"{digest}\n{type(record).__name__}\n{text}".encode()).hexdigest()[:32]
+
+
+def site_kinds_of(folder: InputFolder) -> dict[str, str]:
     """site_id → kind of every valid site in the export (sites are few; the file is read again, ahead of contacts)."""
     if InputKind.SITES not in folder.present_kinds():
         return {}

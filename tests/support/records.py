@@ -37,8 +37,11 @@ ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
 US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-category"
 GRAVITY = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+MR = {"system": V2_0203, "code": "MR", "display": "Medical record number"}
 STANDARD_SYSTEMS = {
     SNOMED, NUCC, LOINC, UCUM, ACT_CODE, CONFIDENTIALITY, PARTICIPATION, NPI, ORG_TYPE, US_CORE_CATEGORY, GRAVITY,
+    V2_0203,
 }  # fmt: skip
 
 _DEFAULTS: dict[type[Record], dict[str, Any]] = {

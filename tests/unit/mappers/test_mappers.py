@@ -43,6 +43,7 @@ from tests.support.records import (
     DATA_ABSENT,
     GRAVITY,
     LOINC,
+    MR,
     NPI,
     NS,
     NUCC,
@@ -344,7 +345,7 @@ def test_aftercare_handoff_carries_the_peer_specialist_performer_type() -> None:
 
 def test_identifier_systems_per_type_and_npi() -> None:
     assert valid(map_patient(patient(), SRC, M).resource)["identifier"] == [
-        {"system": f"{NS}/sid/patient-mrn", "value": "MRN-1"}
+        {"type": {"coding": [MR]}, "system": f"{NS}/sid/patient-mrn", "value": "MRN-1"}
     ]
     doctor = map_staff(staff(staff_id="D-1", npi="1245319599", discipline="pcp"), SRC, M).resource
     assert valid(doctor)["identifier"] == [
