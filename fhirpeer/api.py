@@ -12,16 +12,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .domain import InputKind, ResourceType, WriteStrategy
+from .domain import OPTIONAL_TYPES, InputKind, ResourceType, WriteStrategy
 from .errors import ConfigError
 from .input.folder import InputFolder
 from .mapping_files import Mappings, load_mappings
 from .offline_validation import validate_export
-from .pipeline import resource_types_of
+from .pipeline import MappingOptions, resource_types_of
 from .run_report import RunReport
 from .settings import Settings, load_settings
 from .sync_engine.engine import ProgressCallback, SyncContext, run_sync
@@ -110,10 +110,23 @@ def _input_files(mappings: Mappings) -> dict[str, str]:
 
 
 def _server_check(client: FhirClient, types: list[ResourceType], settings: Settings, mappings: Mappings) -> ServerCheck:
+    if settings.provenance:  # a Provenance per written Bundle, naming fhirpeer's Device
+        types = [*types, ResourceType.DEVICE, ResourceType.PROVENANCE]
     caps = _read_capabilities(client)
     forced = _overrides(types, settings)
-    plan = choose_strategy(caps, [str(t) for t in types], overrides=forced or None)
+    plan = _optional_types_degrade(choose_strategy(caps, [str(t) for t in types], overrides=forced or None))
     return ServerCheck(caps, plan, tuple(types), forced, _input_files(mappings))
+
+
+def _optional_types_degrade(plan: StrategyPlan) -> StrategyPlan:
+    """A server that cannot take an optional type (referral Tasks, Appointments, PractitionerRoles) is warned
+    about, not refused: the sync goes on without resources of that type."""
+    problems = tuple(
+        replace(p, blocking=False, message=f"{p.message}; the sync goes on without {p.resource_type} resources")
+        if p.blocking and p.resource_type in OPTIONAL_TYPES else p
+        for p in plan.problems
+    )  # fmt: skip
+    return replace(plan, problems=problems)
 
 
 def check_server(settings: Settings, input_dir: str | Path | None = None, *, auth: Auth | None = None) -> ServerCheck:
@@ -124,7 +137,7 @@ def check_server(settings: Settings, input_dir: str | Path | None = None, *, aut
     kinds: list[InputKind] = list(InputKind)
     if input_dir is not None:
         kinds = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz)).check()
-    types = resource_types_of(kinds)
+    types = resource_types_of(kinds, MappingOptions.of(settings))
     clients = make_clients(settings, auth=auth)
     with clients[0] as client:
         return _server_check(client, types, settings, mappings)
@@ -143,7 +156,7 @@ def sync(
     run_id = uuid.uuid4().hex[:12]
     mappings = _mappings(settings)
     folder = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz))
-    types = resource_types_of(folder.check())
+    types = resource_types_of(folder.check(), MappingOptions.of(settings))
     with RunLock(settings.state):
         clients = make_clients(settings, settings.workers + 1, auth=auth)
         try:

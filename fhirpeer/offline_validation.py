@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from .checks.resource_checks import check_resource
@@ -37,8 +37,8 @@ def validate_export(
         writers.append(NdjsonWriter(ndjson_dir))
     if bundles_dir:
         writers.append(BundleFolderWriter(bundles_dir, mappings, settings.batch_size))
-    roster_keys: dict[ResourceType, set[str]] = {t: set() for t in ResourceType if t.is_roster}
-    present = {k.resource_type for k in kinds}
+    keys: defaultdict[ResourceType, set[str]] = defaultdict(set)  # what this export would create, per type
+    present = {t for k in kinds for t in k.resource_types}
     dangling: Counter[str] = Counter()
     try:
         for kind in kinds:
@@ -49,7 +49,7 @@ def validate_export(
                 elif isinstance(item, Skipped):
                     report.count(item.resource_type, Outcome.SKIPPED)
                 else:
-                    _accept(item, report, writers, roster_keys, present, dangling, check_structure)
+                    _accept(item, report, writers, keys, present, dangling, check_structure)
     finally:
         for writer in writers:
             writer.close()
@@ -64,7 +64,7 @@ def _accept(
     item: MappedResource,
     report: RunReport,
     writers: list[NdjsonWriter | BundleFolderWriter],
-    roster_keys: dict[ResourceType, set[str]],
+    keys: defaultdict[ResourceType, set[str]],
     present: set[ResourceType],
     dangling: Counter[str],
     check_structure: bool,
@@ -77,12 +77,13 @@ def _accept(
         )
         report.count(item.resource_type, Outcome.FAILED)
         return
-    if item.resource_type in roster_keys:
-        roster_keys[item.resource_type].add(item.key)
-    for ref in item.refs:
-        known = roster_keys.get(ref.resource_type)
-        if known is not None and ref.resource_type in present and ref.key not in known:
+    if item.only_if_exists:  # offline nobody knows whether the server holds the key: counted, never previewed
+        report.count(item.resource_type, Outcome.ONLY_IF_EXISTS)
+        return
+    for ref in item.refs:  # an optional reference is dropped when its target is nowhere: it never dangles
+        if not ref.optional and ref.resource_type in present and ref.key not in keys[ref.resource_type]:
             dangling[f"{item.sources[0].file} {ref.column}"] += 1
+    keys[item.resource_type].add(item.key)
     report.count(item.resource_type, Outcome.VALID)
     for writer in writers:
         writer.write(item)

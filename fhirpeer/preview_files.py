@@ -33,8 +33,10 @@ class NdjsonWriter:
 
 
 class BundleFolderWriter:
-    """Transaction Bundles of conditional PUTs, one type and at most `batch_size` entries each, as fhirpeer groups
-    them (a record may become resources of several types: each type is collected apart)."""
+    """Transaction Bundles of conditional PUTs, one type and up to `batch_size` entries each, as fhirpeer would send
+    them. A record can make resources of two types (a Practitioner and its PractitionerRole, an Appointment and an
+    Encounter), so each type collects its own entries; when one is full, every type's pending entries are written,
+    in write order, so a Bundle never comes before the one holding what it points at."""
 
     def __init__(self, folder: Path, mappings: Mappings, batch_size: int):
         self.folder = Path(folder)
@@ -45,19 +47,19 @@ class BundleFolderWriter:
         self._n = 0
 
     def write(self, item: MappedResource) -> None:
-        pending = self._pending.setdefault(str(item.resource_type), [])
         url = match_url(self.mappings, item.resource_type, item.key)
         fu = full_url(item.resource_type, item.key, self.mappings.identifiers.namespace)
-        pending.append(entry(item.resource, WriteRequest("PUT", url), fu))
-        if len(pending) >= self.batch_size:
-            self._flush(str(item.resource_type))
+        entries = self._pending.setdefault(str(item.resource_type), [])
+        entries.append(entry(item.resource, WriteRequest("PUT", url), fu))
+        if len(entries) >= self.batch_size:
+            self._flush()
 
-    def _flush(self, resource_type: str) -> None:
-        self._n += 1
-        path = self.folder / f"{self._n:05d}-{resource_type}.json"
-        entries = self._pending.pop(resource_type)
-        path.write_text(json.dumps(bundle(entries), ensure_ascii=False, indent=1), encoding="utf-8")
+    def _flush(self) -> None:
+        for rtype in [str(t) for t in ResourceType if self._pending.get(str(t))]:
+            self._n += 1
+            path = self.folder / f"{self._n:05d}-{rtype}.json"
+            path.write_text(json.dumps(bundle(self._pending[rtype]), ensure_ascii=False, indent=1), encoding="utf-8")
+        self._pending = {}
 
     def close(self) -> None:
-        for resource_type in [str(t) for t in ResourceType if str(t) in self._pending]:
-            self._flush(resource_type)
+        self._flush()

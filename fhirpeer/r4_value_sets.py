@@ -9,6 +9,11 @@ from __future__ import annotations
 R4_ENCOUNTER_STATUS = (
     "planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown",
 )  # fmt: skip
+R4_APPOINTMENT_STATUS = (
+    "proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow", "entered-in-error", "checked-in",
+    "waitlist",
+)  # fmt: skip
+R4_PARTICIPATION_STATUS = ("accepted", "declined", "tentative", "needs-action")
 R4_CARETEAM_STATUS = ("proposed", "active", "suspended", "inactive", "entered-in-error")
 R4_SERVICEREQUEST_STATUS = (
     "draft",

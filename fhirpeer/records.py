@@ -20,6 +20,7 @@ from .domain import InputKind, Source
 
 _KEY_FORBIDDEN = re.compile(r"[|,$\\\x00-\x1f]")
 _NPI = re.compile(r"[0-9]{10}")
+_NUCC_TAXONOMY = re.compile(r"[0-9A-Z]{9}X")  # NUCC Health Care Provider Taxonomy: 10 characters, ends in X
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class StaffRecord(Record):
     given_name: str | None = None
     discipline: str | None = None
     site_id: str | None = None
+    taxonomy: str | None = None
 
     @field_validator("npi")
     @classmethod
@@ -139,6 +141,13 @@ class StaffRecord(Record):
         if v is not None and not _NPI.fullmatch(v):
             raise ValueError("must be 10 digits")
         return v
+
+    @field_validator("taxonomy")
+    @classmethod
+    def _taxonomy(cls, v: str | None) -> str | None:
+        if v is not None and not _NUCC_TAXONOMY.fullmatch(v.upper()):
+            raise ValueError("not a NUCC taxonomy code (10 characters ending in X)")
+        return v.upper() if v is not None else None
 
 
 class SiteRecord(Record):
@@ -152,7 +161,7 @@ class SiteRecord(Record):
 class ContactRecord(Record):
     key_fields: ClassVar = ("contact_id",)
     coded_fields: ClassVar = {"mode": "modes", "status": "contact_statuses", "setting": "settings"}
-    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id")
+    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id", "handoff_id")
     contact_id: str
     patient_mrn: str
     peer_id: str
@@ -163,6 +172,7 @@ class ContactRecord(Record):
     setting: str | None = None
     site_id: str | None = None
     purposes: tuple[str, ...] = ()
+    handoff_id: str | None = None  # the handoff this contact fulfils
 
     @field_validator("start", mode="before")
     @classmethod

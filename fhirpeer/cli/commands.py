@@ -34,7 +34,10 @@ def run_validate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
     report = validate(args.input, settings=settings, ndjson_dir=args.ndjson_out, bundles_dir=args.bundles_out)
-    print(report_table(report, outcomes=(Outcome.VALID, Outcome.FAILED, Outcome.SKIPPED)))
+    outcomes = (Outcome.VALID, Outcome.FAILED, Outcome.SKIPPED)
+    if any(c[Outcome.ONLY_IF_EXISTS] for c in report.counts.values()):  # updates of what a sync sent before
+        outcomes = (Outcome.VALID, Outcome.ONLY_IF_EXISTS, Outcome.FAILED, Outcome.SKIPPED)
+    print(report_table(report, outcomes=outcomes))
     total = sum(sum(c.values()) for c in report.counts.values())
     print(f"\n{total} record(s) checked in {report.seconds:.1f}s; nothing was sent anywhere.")
     if args.ndjson_out:

@@ -16,9 +16,11 @@ def report_table(report: RunReport, *, outcomes: Sequence[str] = SYNC_COLUMNS) -
     """A plain-text table of counts, then rejections grouped by reason."""
     ordered = report.ordered_types()
     width = max([len(t) for t in ordered] + [len("resource")])
-    lines = ["  ".join([f"{'resource':<{width}}", *(f"{o:>9}" for o in outcomes)])]
+    cells = [max(9, len(o)) for o in outcomes]
+    lines = ["  ".join([f"{'resource':<{width}}", *(f"{o:>{w}}" for o, w in zip(outcomes, cells, strict=True))])]
     for t in ordered:
-        lines.append("  ".join([f"{t:<{width}}", *(f"{report.counts[t][o]:>9}" for o in outcomes)]))
+        counts = (f"{report.counts[t][o]:>{w}}" for o, w in zip(outcomes, cells, strict=True))
+        lines.append("  ".join([f"{t:<{width}}", *counts]))
     if report.rejected:
         lines.append(f"\n{len(report.rejected)} record(s) rejected:")
         for reason, n in Counter(r.group for r in report.rejected).most_common(15):

@@ -24,7 +24,7 @@ from ..errors import ServerError
 from ..input.folder import InputFolder
 from ..mappers import MappedResource, Ref
 from ..mapping_files import Mappings
-from ..pipeline import MappingOptions, fingerprint, map_one, mapping_digest, record_key
+from ..pipeline import MappingOptions, fingerprint, map_one, mapping_context, mapping_digest, record_key, site_kinds_of
 from ..records import Accepted, TeamRows
 from ..run_report import Conflict, RunReport
 from ..settings import Settings
@@ -73,9 +73,10 @@ class SyncContext:
     on_progress: ProgressCallback | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
-    @property
-    def options(self) -> MappingOptions:
-        return MappingOptions.of(self.settings)
+    options: MappingOptions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.options = MappingOptions.of(self.settings)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class TypePlan:
     writes: list[PlannedWrite]
     record: list[Written]
     failed: set[tuple[str, str]] = field(default_factory=set)
+    skipped: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -114,9 +116,10 @@ class SyncEngine:
             owned_tag=self.tag,
         )
         self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.resource)
-        self.digest = mapping_digest(m, ctx.options)
+        self._site_kinds: dict[str, str] | None = None
         self.provenance: ProvenanceWriter | None = None
-        if settings.provenance and not ctx.dry_run:
+        has_provenance = {ResourceType.DEVICE, ResourceType.PROVENANCE} <= set(ctx.strategies)
+        if settings.provenance and has_provenance and not ctx.dry_run:
             target = ProvenanceTarget(ctx.write_clients[0], m, ctx.state, ctx.run_id, settings.part2_labels,
                                       ctx.client_ids)  # fmt: skip
             self.provenance = ProvenanceWriter(target, self.outgoing)
@@ -170,7 +173,11 @@ class SyncEngine:
                 self._reject(row)
             else:
                 records.append(row)
-        fingerprints = {record_key(r): fingerprint(r, self.digest) for r in records}
+        digest = mapping_digest(self.ctx.mappings, self.ctx.options, kind)
+        if self._site_kinds is None and kind is InputKind.CONTACTS:
+            self._site_kinds = site_kinds_of(self.ctx.folder)
+        site_kinds = self._site_kinds or {}
+        fingerprints = {record_key(r): fingerprint(r, digest, mapping_context(r, site_kinds)) for r in records}
         synced = {} if self.ctx.dry_run else self.ctx.state.record_fingerprints(kind.value, fingerprints)
         by_type: dict[ResourceType, list[MappedResource]] = {}
         pending: dict[tuple[str, str], RecordSynced] = {}
@@ -182,7 +189,7 @@ class SyncEngine:
                 for rtype in known.types:
                     self._count(rtype, Outcome.UNCHANGED)
                 continue
-            mapped = map_one(record, self.ctx.mappings, self.ctx.options)
+            mapped = map_one(record, self.ctx.mappings, self.ctx.options, site_kinds=site_kinds)
             if isinstance(mapped, Skipped):
                 self._count(mapped.resource_type, Outcome.SKIPPED)
                 continue
@@ -196,10 +203,18 @@ class SyncEngine:
         for type_plan in plans:  # a record that did not get through is mapped again next time
             for failed in type_plan.failed:
                 pending.pop(items_of[failed], None)
+            for skipped in type_plan.skipped:  # nothing was sent for it: not counted on a skipping rerun
+                record = pending.get(items_of[skipped])
+                if record is not None:
+                    types = tuple(t for t in record.types if t != skipped[0])
+                    pending[items_of[skipped]] = RecordSynced(record.kind, record.key, record.fingerprint, types)
         return PreparedChunk(len(rows), plans, pending, items_of)
 
     def _plan_type(self, rtype: ResourceType, items: list[MappedResource]) -> TypePlan:
         """Check, resolve and plan one type's resources of a chunk; count what needs no write."""
+        if rtype not in self.ctx.strategies:  # an optional type the server cannot take (check-server warned)
+            self._count(rtype, Outcome.SKIPPED, len(items))
+            return TypePlan(rtype, [], [], skipped={(str(i.resource_type), i.key) for i in items})
         valid = [i for i in items if self._valid(i)]
         resolvable = self._check_references(valid)
         plan = self.planner.plan(resolvable, always_search=self._strategy_class(rtype).always_search)
@@ -217,19 +232,19 @@ class SyncEngine:
             self._reject_item(item, reason, Stage.SERVER)
         for item, reason in plan.kept_by_receiver:
             self._kept_by_receiver(rtype, item.key, reason)
-        for item, reason in plan.skipped:
-            self._count(rtype, Outcome.SKIPPED)
+        for item, reason in plan.skipped:  # an update-only resource with nothing to update: no outcome to count
             log.debug("skipped %s: %s", rtype, reason, extra={"resource_type": str(rtype), "key": item.key})
         for written in plan.record:
             self.resolver.learn(written.resource_type, written.key, written.server_id)
         for w in plan.writes:  # later types of this chunk may point at these
             self.resolver.expect(w.resource_type, w.key, w.server_id)
         failed = {(str(i.resource_type), i.key) for i in stopped}
+        skipped = {(str(i.resource_type), i.key) for i, _ in plan.skipped}
         if self.ctx.dry_run:
             for w in plan.writes:
                 self._count(rtype, Outcome.CREATED if w.action is Action.CREATE else Outcome.UPDATED)
-            return TypePlan(rtype, [], [], failed)
-        return TypePlan(rtype, plan.writes, plan.record, failed)
+            return TypePlan(rtype, [], [], failed, skipped)
+        return TypePlan(rtype, plan.writes, plan.record, failed, skipped)
 
     def _valid(self, item: MappedResource) -> bool:
         problems = check_resource(item.resource)

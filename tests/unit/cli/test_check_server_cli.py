@@ -14,10 +14,10 @@ import responses
 
 from fhirpeer.cli import main
 from fhirpeer.demo.sample import generate_program
-from fhirpeer.domain import InputKind
+from fhirpeer.domain import ResourceType
 from tests.support.paths import FIXTURES
 
-RESOURCE_TYPES = [str(k.resource_type) for k in InputKind]
+RESOURCE_TYPES = [str(t) for t in ResourceType]
 CAPABILITY = FIXTURES / "capability"
 BASE = "https://ehr.example.org/fhir/r4"
 SMART_TOKEN = "https://login.example.org/smart/token"
@@ -102,8 +102,10 @@ def test_cerner_is_enough_for_an_export_of_contacts_only(tmp_path: Path, capsys)
         code = main(["check-server", "--server", BASE, "--input", str(export)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert set(table_rows(out)) == {"Encounter"}
-    assert "verdict: OK" in out and "(Encounter)" in out
+    rows = table_rows(out)
+    assert set(rows) == {"Appointment", "Encounter"}
+    assert rows["Appointment"].endswith("cannot write (not listed)")  # contacts that did not happen: skipped
+    assert "verdict: OK" in out and "(Encounter)" in out and "it goes on without Appointment" in out
 
 
 def test_sync_to_cerner_exits_2_writes_nothing_and_names_what_cannot_be_written(
