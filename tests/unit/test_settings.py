@@ -10,7 +10,7 @@ import pytest
 from fhirpeer.cli.commands import _settings
 from fhirpeer.cli.parser import build_parser
 from fhirpeer.errors import ConfigError
-from fhirpeer.settings import load_settings
+from fhirpeer.settings import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +49,5 @@ def test_unknown_or_invalid_settings_are_config_errors(tmp_path: Path, monkeypat
     config.write_text("batch_sise: 5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="batch_sise"):
         load_settings(config)
-    monkeypatch.setenv("FHIRPEER_WORKERS", "0")
-    with pytest.raises(ConfigError, match="workers"):
-        load_settings()
+    with pytest.raises(ConfigError, match=r"FHIRPEER_WORKERS: workers: must be at least 1"):
+        Settings.from_env(environ={"FHIRPEER_WORKERS": "0"})
