@@ -189,7 +189,7 @@ class RejectionLimitExceeded(FhirpeerError):
 
     @property
     def advice(self) -> str:
-        return "the valid records were synced; fix the rejected rows (see the run report or `fhirpeer status`)"
+        return "fix the rejected rows listed in the run report (a sync has synced every valid record)"
 
 
 class InternalError(FhirpeerError):

@@ -130,3 +130,14 @@ def test_status_returns_data(tmp_path: Path) -> None:
         "state": str(tmp_path / "none.sqlite"), "exists": False, "keys_hashed": False, "runs": [],
         "rejections": [], "conflicts": [],
     }  # fmt: skip
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    import re
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| exit | meaning |") :].split("\n\n", 1)[0]
+    documented = {int(n) for n in re.findall(r"^\| (\d+) \|", table, re.M)}
+    raised = {getattr(fhirpeer, n).exit_code for n in PUBLIC if n.endswith("Error") or n in ("RunAborted",
+              "RejectionLimitExceeded", "NotFhirBase")}  # fmt: skip
+    assert documented == {0, 1, 130} | raised == {0, 1, 2, 3, 4, 5, 6, 70, 130}
