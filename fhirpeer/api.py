@@ -393,7 +393,7 @@ def _run_entry(row: Mapping[str, Any], still_current: int) -> dict[str, Any]:
         "finished_at": row["finished_at"],
         "status": row["status"],
         "exit_code": row["exit_code"],
-        "written": max(reported or 0, still_current),
+        "written": reported if reported is not None else still_current,
         "written_from": "report" if counts is not None else "state",
         "rejected": row["rejected"] or 0,
         "conflicts": row["conflicts"] or 0,
