@@ -83,6 +83,7 @@ class Outcome(StrEnum):
     LINKED = "linked"  # an EHR resource found on the server and pointed at, never written
     UNCHANGED = "unchanged"
     CONFLICT = "conflict"  # left alone: someone else changed it, or it is not fhirpeer's
+    CHANGED_BY_RECEIVER = "changed_by_receiver"  # a referral's receiver moved it on: left alone, as it should be
     FAILED = "failed"
     SKIPPED = "skipped"
     VALID = "valid"  # offline (`fhirpeer validate`): passed every check, nothing sent
@@ -90,7 +91,7 @@ class Outcome(StrEnum):
 
 #: Outcomes that put (or leave) a record on the server.
 ON_SERVER_OUTCOMES: frozenset[Outcome] = frozenset(
-    {Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED, Outcome.UNCHANGED}
+    {Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED, Outcome.UNCHANGED, Outcome.CHANGED_BY_RECEIVER}
 )
 
 

@@ -111,6 +111,16 @@ class RosterMap(_Strict):
     site_kinds: dict[str, CodedConcept]
 
 
+class TaskMap(_Strict):
+    status: dict[str, str]
+    intent: str
+    code: Coding
+    status_reason_system_local: str
+    status_reasons: dict[str, str] = Field(default_factory=dict)
+    receiver_statuses: list[str]
+    requester_overrides: list[str]
+
+
 class ProvenanceMap(_Strict):
     activity: dict[str, Coding]
     agent_type: Coding
@@ -138,6 +148,7 @@ class Mappings(_Strict):
     servicerequest: ServiceRequestMap
     roster: RosterMap
     provenance: ProvenanceMap
+    task: TaskMap
     columns: dict[InputKind, FileColumns]
     source: str = ""
 
@@ -175,6 +186,7 @@ _FILES: dict[str, type[BaseModel]] = {
     "servicerequest": ServiceRequestMap,
     "roster": RosterMap,
     "provenance": ProvenanceMap,
+    "task": TaskMap,
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -320,6 +332,13 @@ def _check_complete(m: Mappings) -> None:
     _require("servicerequest.yaml", "via", sr.via, contract.HANDOFF_VIA)
     ro = m.roster
     _require("provenance.yaml", "activity", m.provenance.activity, ("create", "update"))
+    tk = m.task
+    _require("task.yaml", "status", tk.status, contract.HANDOFF_STATUSES)
+    for key, code in tk.status.items():
+        _require_in("task.yaml", f"status.{key}", code, r4_value_sets.R4_TASK_STATUS)
+    _require_in("task.yaml", "intent", tk.intent, r4_value_sets.R4_TASK_INTENT)
+    for code in (*tk.receiver_statuses, *tk.requester_overrides):
+        _require_in("task.yaml", "receiver_statuses/requester_overrides", code, r4_value_sets.R4_TASK_STATUS)
     _require("roster.yaml", "genders", ro.genders, contract.GENDERS)
     for g in ro.genders:
         _require_in("roster.yaml", "genders", g, r4_value_sets.R4_ADMINISTRATIVE_GENDER)

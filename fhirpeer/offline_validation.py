@@ -31,7 +31,7 @@ def validate_export(
     report = RunReport(command="validate")
     folder = InputFolder(input_dir, mappings, mappings.vocabulary(settings.tz))
     kinds = folder.check()
-    options = MappingOptions(settings.part2_labels, settings.send_text_contacts)
+    options = MappingOptions.of(settings)
     writers: list[NdjsonWriter | BundleFolderWriter] = []
     if ndjson_dir:
         writers.append(NdjsonWriter(ndjson_dir))
@@ -80,7 +80,8 @@ def _accept(
     if item.resource_type in roster_keys:
         roster_keys[item.resource_type].add(item.key)
     for ref in item.refs:
-        if ref.resource_type in present and ref.key not in roster_keys[ref.resource_type]:
+        known = roster_keys.get(ref.resource_type)
+        if known is not None and ref.resource_type in present and ref.key not in known:
             dangling[f"{item.sources[0].file} {ref.column}"] += 1
     report.count(item.resource_type, Outcome.VALID)
     for writer in writers:

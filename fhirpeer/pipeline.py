@@ -14,23 +14,43 @@ from .domain import InputKind, Rejection, ResourceType, Skipped
 from .input.folder import InputFolder
 from .mappers import MappedResource, map_care_team, map_contact, map_handoff, map_patient, map_site, map_staff
 from .mappers.encounter import is_sent
+from .mappers.task import map_referral_task
 from .mapping_files import Mappings
 from .records import Accepted, ContactRecord, HandoffRecord, PatientRecord, SiteRecord, StaffRecord, TeamRows
+from .settings import Settings
 
 Item = MappedResource | Rejection | Skipped
 
 
 @dataclass(frozen=True)
 class MappingOptions:
-    """The settings that change what a record becomes."""
+    """The settings that change what a record becomes. `referral_tasks`: the handoff kinds that get a referral
+    Task (None: every kind)."""
 
     part2_labels: bool = True
     send_text_contacts: bool = False
+    referral_tasks: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> MappingOptions:
+        return cls(settings.part2_labels, settings.send_text_contacts, settings.referral_task_kinds)
+
+    def task_for(self, kind: str) -> bool:
+        return self.referral_tasks is None or kind in self.referral_tasks
 
 
-def resource_types_of(kinds: Iterable[InputKind]) -> list[ResourceType]:
+#: The resource types a record of each kind may become besides its main one.
+_COMPANIONS: dict[InputKind, tuple[ResourceType, ...]] = {InputKind.HANDOFFS: (ResourceType.TASK,)}
+
+
+def resource_types_of(kinds: Iterable[InputKind], options: MappingOptions | None = None) -> list[ResourceType]:
     """The resource types these input kinds become, in write order."""
-    produced = {kind.resource_type for kind in kinds}
+    produced: set[ResourceType] = set()
+    for kind in kinds:
+        produced.add(kind.resource_type)
+        produced.update(_COMPANIONS.get(kind, ()))
+    if options is not None and options.referral_tasks == frozenset():
+        produced.discard(ResourceType.TASK)
     return [t for t in ResourceType if t in produced]
 
 
@@ -39,10 +59,12 @@ def mapped_items(folder: InputFolder, kind: InputKind, mappings: Mappings, optio
     for record in folder.records(kind):
         if isinstance(record, Rejection):
             yield record
-        elif isinstance(record, TeamRows):
-            yield map_care_team(record, mappings, part2=options.part2_labels)
+            continue
+        mapped = map_one(record, mappings, options)
+        if isinstance(mapped, Skipped):
+            yield mapped
         else:
-            yield map_record(record, mappings, options)
+            yield from mapped
 
 
 def map_record(row: Accepted, m: Mappings, options: MappingOptions) -> MappedResource | Skipped:
@@ -68,7 +90,12 @@ def map_one(record: Accepted | TeamRows, m: Mappings, options: MappingOptions) -
     if isinstance(record, TeamRows):
         return [map_care_team(record, m, part2=options.part2_labels)]
     mapped = map_record(record, m, options)
-    return mapped if isinstance(mapped, Skipped) else [mapped]
+    if isinstance(mapped, Skipped):
+        return mapped
+    rec = record.record
+    if isinstance(rec, HandoffRecord) and options.task_for(rec.kind):
+        return [mapped, map_referral_task(rec, record.source, m, part2=options.part2_labels)]
+    return [mapped]
 
 
 def record_key(record: Accepted | TeamRows) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .bundles import WriteRequest, bundle, entry, full_url
+from .domain import ResourceType
 from .mappers import MappedResource, match_url
 from .mapping_files import Mappings
 
@@ -32,31 +33,31 @@ class NdjsonWriter:
 
 
 class BundleFolderWriter:
-    """Transaction Bundles of conditional PUTs, `batch_size` entries each, as fhirpeer would send them."""
+    """Transaction Bundles of conditional PUTs, one type and at most `batch_size` entries each, as fhirpeer groups
+    them (a record may become resources of several types: each type is collected apart)."""
 
     def __init__(self, folder: Path, mappings: Mappings, batch_size: int):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.mappings = mappings
         self.batch_size = batch_size
-        self._pending: list[dict[str, Any]] = []
-        self._type = ""
+        self._pending: dict[str, list[dict[str, Any]]] = {}
         self._n = 0
 
     def write(self, item: MappedResource) -> None:
-        if self._pending and (item.resource_type != self._type or len(self._pending) >= self.batch_size):
-            self._flush()
-        self._type = item.resource_type
+        pending = self._pending.setdefault(str(item.resource_type), [])
         url = match_url(self.mappings, item.resource_type, item.key)
         fu = full_url(item.resource_type, item.key, self.mappings.identifiers.namespace)
-        self._pending.append(entry(item.resource, WriteRequest("PUT", url), fu))
+        pending.append(entry(item.resource, WriteRequest("PUT", url), fu))
+        if len(pending) >= self.batch_size:
+            self._flush(str(item.resource_type))
 
-    def _flush(self) -> None:
+    def _flush(self, resource_type: str) -> None:
         self._n += 1
-        path = self.folder / f"{self._n:05d}-{self._type}.json"
-        path.write_text(json.dumps(bundle(self._pending), ensure_ascii=False, indent=1), encoding="utf-8")
-        self._pending = []
+        path = self.folder / f"{self._n:05d}-{resource_type}.json"
+        entries = self._pending.pop(resource_type)
+        path.write_text(json.dumps(bundle(entries), ensure_ascii=False, indent=1), encoding="utf-8")
 
     def close(self) -> None:
-        if self._pending:
-            self._flush()
+        for resource_type in [str(t) for t in ResourceType if str(t) in self._pending]:
+            self._flush(resource_type)

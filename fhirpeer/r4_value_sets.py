@@ -25,3 +25,12 @@ R4_SERVICEREQUEST_INTENT = (
 )  # fmt: skip
 R4_REQUEST_PRIORITY = ("routine", "urgent", "asap", "stat")
 R4_ADMINISTRATIVE_GENDER = ("male", "female", "other", "unknown")
+R4_TASK_STATUS = (
+    "draft", "requested", "received", "accepted", "rejected", "ready", "cancelled", "in-progress", "on-hold", "failed",
+    "completed", "entered-in-error",
+)  # fmt: skip
+R4_TASK_INTENT = (
+    "unknown", "proposal", "plan", "order", "original-order", "reflex-order", "filler-order", "instance-order",
+    "option",
+)  # fmt: skip
+R4_EPISODE_OF_CARE_STATUS = ("planned", "waitlist", "active", "onhold", "finished", "cancelled", "entered-in-error")

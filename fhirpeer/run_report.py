@@ -79,6 +79,7 @@ class RunReport:
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    kept_by_receiver: list[Conflict] = field(default_factory=list)  # referral Tasks/requests the receiver moved
     warnings: list[str] = field(default_factory=list)
     retries: int = 0
     started_at: str = ""
@@ -140,6 +141,7 @@ class RunReport:
             "rejected": [{**r.as_report(), "id": self.shown_key(r.id)} for r in self.rejected],
             "rejected_by_reason": dict(Counter(r.group for r in self.rejected).most_common()),
             "conflicts": [{**c.as_report(), "id": self.shown_key(c.key)} for c in self.conflicts],
+            "changed_by_receiver": [{**c.as_report(), "id": self.shown_key(c.key)} for c in self.kept_by_receiver],
             "warnings": self.warnings,
             "retries": self.retries,
         }

@@ -81,6 +81,8 @@ class Settings(BaseModel):
     mrn_system: str | None = None
     # a Provenance per written Bundle (targets, fhirpeer's Device as agent, create/update, recorded)
     provenance: bool = True
+    # a referral Task per handoff (Gravity SDOH): all kinds, none, or a list of handoff kinds
+    referral_tasks: Literal["all", "none"] | list[str] = "all"
     # client-assigned ids for what fhirpeer owns: auto = when the server declares updateCreate or is HAPI FHIR
     client_ids: Literal["auto", "always", "never"] = "auto"
     strategy: WriteStrategy | Literal["auto"] = "auto"
@@ -137,6 +139,13 @@ class Settings(BaseModel):
                 f"ownership applies to {', '.join(sorted(map(str, ROSTER_TYPES)))}, not {', '.join(unknown)}"
             )
         return value
+
+    @property
+    def referral_task_kinds(self) -> frozenset[str] | None:
+        """The handoff kinds that get a referral Task (None: every kind)."""
+        if self.referral_tasks == "all":
+            return None
+        return frozenset() if self.referral_tasks == "none" else frozenset(self.referral_tasks)
 
     def ownership_of(self, resource_type: str) -> OwnershipPolicy:
         return self.ownership.get(str(resource_type), OwnershipPolicy.CREATE_IF_ABSENT)

@@ -21,6 +21,8 @@ _BINDINGS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("priority", vs.R4_REQUEST_PRIORITY),
     ),
     "Patient": (("gender", vs.R4_ADMINISTRATIVE_GENDER),),
+    "Task": (("status", vs.R4_TASK_STATUS), ("intent", vs.R4_TASK_INTENT)),
+    "EpisodeOfCare": (("status", vs.R4_EPISODE_OF_CARE_STATUS),),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {  # US Core must-haves
     "Encounter": ("status", "class", "type", "subject"),

@@ -35,7 +35,7 @@ from .planner import Action, PlannedWrite, Planner, PlannerConfig
 from .provenance import ProvenanceTarget, ProvenanceWriter
 from .resolver import ReferenceResolver
 from .server_lookup import ServerLookup
-from .state import OWNER_EHR, OWNER_FHIRPEER, RecordSynced, StateStore, Written
+from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, RecordSynced, StateStore, Written
 from .strategies import STRATEGY_CLASSES, Strategy, WriteOutcome
 
 log = logging.getLogger("fhirpeer.sync")
@@ -75,7 +75,7 @@ class SyncContext:
 
     @property
     def options(self) -> MappingOptions:
-        return MappingOptions(self.settings.part2_labels, self.settings.send_text_contacts)
+        return MappingOptions.of(self.settings)
 
 
 @dataclass
@@ -113,7 +113,7 @@ class SyncEngine:
             conflict_policy=settings.conflict_policy,
             owned_tag=self.tag,
         )
-        self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.same_content)
+        self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.resource)
         self.digest = mapping_digest(m, ctx.options)
         self.provenance: ProvenanceWriter | None = None
         if settings.provenance and not ctx.dry_run:
@@ -215,6 +215,8 @@ class SyncEngine:
             self._conflict(rtype, item.key, reason, item)
         for item, reason in plan.rejected:
             self._reject_item(item, reason, Stage.SERVER)
+        for item, reason in plan.kept_by_receiver:
+            self._kept_by_receiver(rtype, item.key, reason)
         for item, reason in plan.skipped:
             self._count(rtype, Outcome.SKIPPED)
             log.debug("skipped %s: %s", rtype, reason, extra={"resource_type": str(rtype), "key": item.key})
@@ -301,13 +303,11 @@ class SyncEngine:
     def _record(self, outcomes: list[WriteOutcome]) -> None:
         """Called after each server round trip: persist confirmed writes first, then count."""
         landed = [o for o in outcomes if o.result in (Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED)]
-        if landed:
+        kept = [o for o in outcomes if o.result is Outcome.CHANGED_BY_RECEIVER]
+        if landed or kept:
             self.ctx.state.record_written(
-                [
-                    Written(o.write.resource_type, o.write.key, o.write.hash, o.server_id, o.version_id,
-                            OWNER_EHR if o.result is Outcome.LINKED else OWNER_FHIRPEER)
-                    for o in landed
-                ],
+                [Written(o.write.resource_type, o.write.key, o.write.hash, o.server_id, o.version_id, _owner(o))
+                 for o in (*landed, *kept)],
                 self.ctx.run_id,
             )  # fmt: skip
         with self._lock:
@@ -316,6 +316,8 @@ class SyncEngine:
                 if o.result in (Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED):
                     self.report.count(w.resource_type, o.result, key=w.key)
                     self.resolver.learn(w.resource_type, w.key, o.server_id)
+                elif o.result is Outcome.CHANGED_BY_RECEIVER:
+                    self._kept_by_receiver(w.resource_type, w.key, o.reason)
                 elif o.result is Outcome.CONFLICT:
                     self._failed.add((str(w.resource_type), w.key))
                     self._conflict(w.resource_type, w.key, o.reason, w.item)
@@ -338,6 +340,11 @@ class SyncEngine:
             self.report.count(resource_type, Outcome.CONFLICT)
         log.warning("conflict: %s left alone", resource_type, extra={"resource_type": str(resource_type), "key": key})
 
+    def _kept_by_receiver(self, resource_type: ResourceType, key: str, reason: str) -> None:
+        with self._lock:
+            self.report.kept_by_receiver.append(Conflict(resource_type, key, reason))
+            self.report.count(resource_type, Outcome.CHANGED_BY_RECEIVER)
+
     def _reject_item(self, item: MappedResource, reason: str, stage: Stage) -> None:
         src = item.sources[0]
         self._reject(Rejection(src.file, src.line, item.key, None, reason, item.resource_type, stage))
@@ -353,6 +360,15 @@ class SyncEngine:
                 )
         log.debug("rejected %s:%s", rejection.file, rejection.line,
                   extra={"file": rejection.file, "line": rejection.line, "key": rejection.id})  # fmt: skip
+
+
+def _owner(outcome: WriteOutcome) -> str:
+    """Who owns a resource after a write's outcome (`synced.owner`)."""
+    if outcome.result is Outcome.LINKED:
+        return OWNER_EHR
+    if outcome.result is Outcome.CHANGED_BY_RECEIVER or outcome.write.body is not None or outcome.receiver:
+        return OWNER_RECEIVER
+    return OWNER_FHIRPEER
 
 
 def _root_cause(rejection: Rejection) -> str:

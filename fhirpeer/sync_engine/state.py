@@ -58,12 +58,6 @@ CREATE INDEX IF NOT EXISTS conflicts_target ON conflicts (target);
 _RUNS_ADDED = (("error_category", "TEXT"), ("error_message", "TEXT"))
 
 
-def content_hash(resource: dict[str, Any]) -> str:
-    """A stable hash of a resource's content (key order does not matter)."""
-    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
-
-
 def target_id(server: str, namespace: str) -> str:
     return hashlib.sha256(f"{server.rstrip('/')}|{namespace}".encode()).hexdigest()[:16]
 
@@ -76,6 +70,8 @@ def _now() -> str:
 #: written).
 OWNER_FHIRPEER = "fhirpeer"
 OWNER_EHR = "ehr"
+#: fhirpeer wrote it, then its receiver moved it (a referral Task accepted, a ServiceRequest completed): left alone.
+OWNER_RECEIVER = "receiver"
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,19 @@ import fhirpeer
 PACKAGE = Path(fhirpeer.__file__).parent
 
 LAYERS: list[list[str]] = [
-    ["fhirpeer._version", "fhirpeer.domain", "fhirpeer.errors", "fhirpeer.contract", "fhirpeer.r4_value_sets"],
+    [
+        "fhirpeer._version",
+        "fhirpeer.domain",
+        "fhirpeer.errors",
+        "fhirpeer.contract",
+        "fhirpeer.r4_value_sets",
+        "fhirpeer.content_hash",
+    ],
     ["fhirpeer.records", "fhirpeer.settings", "fhirpeer.run_report", "fhirpeer.transport", "fhirpeer.namespace_guard"],
     ["fhirpeer.mapping_files", "fhirpeer.run_metrics"],
     ["fhirpeer.input", "fhirpeer.mappers", "fhirpeer.bundles"],
     ["fhirpeer.checks", "fhirpeer.pipeline", "fhirpeer.preview_files"],
-    ["fhirpeer.sync_engine", "fhirpeer.offline_validation"],
+    ["fhirpeer.sync_engine", "fhirpeer.offline_validation", "fhirpeer.program_report", "fhirpeer.bulk"],
     ["fhirpeer.api"],
     ["fhirpeer"],  # the package itself: lazy names only
     ["fhirpeer.demo"],

@@ -79,6 +79,7 @@ def test_shipped_mappings_load_and_cover_every_contract_value() -> None:
         "roster.yaml",
         "security.yaml",
         "servicerequest.yaml",
+        "task.yaml",
     ]
     m = load_mappings()
     assert isinstance(m, Mappings)
@@ -101,7 +102,7 @@ def test_shipped_mappings_load_and_cover_every_contract_value() -> None:
     assert set(m.servicerequest.status.values()) <= set(r4_value_sets.R4_SERVICEREQUEST_STATUS)
     assert m.servicerequest.intent == "order"
     assert [c.code for c in m.security.labels if c.system.endswith("/v3-Confidentiality")] == ["R"]
-    assert set(m.security.apply_to) == {"Encounter", "CareTeam", "ServiceRequest"}
+    assert set(m.security.apply_to) == {"Encounter", "CareTeam", "ServiceRequest", "Task"}
 
 
 def test_shipped_identifier_systems_and_local_code_systems() -> None:

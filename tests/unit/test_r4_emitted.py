@@ -49,7 +49,7 @@ def test_every_emitted_resource_passes_the_r4_structure_check(source, tmp_path):
         generate_program(folder, patients=120, seed=13)
     resources = emitted(folder)
     assert {r["resourceType"] for r in resources} == {
-        "Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest",
+        "Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest", "Task",
     }  # fmt: skip
     results = r4_check(resources)
     failures = [(resources[r["index"]]["resourceType"], r["issues"][:2]) for r in results if not r["ok"]]

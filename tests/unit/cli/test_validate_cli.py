@@ -106,6 +106,7 @@ def test_clean_export_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "Patient",
         "CareTeam",
         "ServiceRequest",
+        "Task",
         "Encounter",
     ]
     assert {t: c["valid"] for t, c in report["counts"].items()} == {
@@ -115,6 +116,7 @@ def test_clean_export_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "Encounter": 2,
         "CareTeam": 1,
         "ServiceRequest": 2,
+        "Task": 2,
     }
     assert report["counts"]["Encounter"]["skipped"] == 1  # the text contact
     for counts in report["counts"].values():
@@ -266,7 +268,7 @@ def test_ndjson_out_writes_one_file_per_type(tmp_path: Path, capsys: pytest.Capt
     files = sorted(p.name for p in ndjson.iterdir())
     assert files == [
         f"{t}.ndjson"
-        for t in sorted(["Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest"])
+        for t in sorted(["Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest", "Task"])
     ]
     by_type = {
         p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()] for p in ndjson.iterdir()
@@ -290,7 +292,7 @@ def test_bundles_out_writes_conditional_put_transactions(
     code, _, err = run(capsys, "--input", export, "--bundles-out", bundles)
     assert code == 0, err
     paths = sorted(bundles.glob("*.json"))
-    assert len(paths) == 11  # batch size 1: one Bundle per resource
+    assert len(paths) == 13  # batch size 1: one Bundle per resource
     seen_urls: set[str] = set()
     for path in paths:
         bundle = json.loads(path.read_text(encoding="utf-8"))
@@ -309,7 +311,7 @@ def test_bundles_out_writes_conditional_put_transactions(
             assert ident["system"].startswith(f"{NS}/sid/")
             assert entry["fullUrl"].startswith("urn:uuid:")
             seen_urls.add(entry["request"]["url"])
-    assert len(seen_urls) == 11
+    assert len(seen_urls) == 13
 
 
 def test_bundles_group_by_type_without_duplicate_match_urls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -326,7 +328,8 @@ def test_bundles_group_by_type_without_duplicate_match_urls(tmp_path: Path, caps
         "00003-Patient.json",
         "00004-CareTeam.json",
         "00005-ServiceRequest.json",
-        "00006-Encounter.json",
+        "00006-Task.json",
+        "00007-Encounter.json",
     ]
     for path in bundles.glob("*.json"):
         urls = [e["request"]["url"] for e in json.loads(path.read_text(encoding="utf-8"))["entry"]]

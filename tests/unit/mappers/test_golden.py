@@ -96,6 +96,7 @@ def test_golden_validate_output(tmp_path: Path, capsys: pytest.CaptureFixture[st
             "Patient.ndjson",
             "Practitioner.ndjson",
             "ServiceRequest.ndjson",
+            "Task.ndjson",
         ]
     )
     for name in expected_files:

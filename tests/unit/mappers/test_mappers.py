@@ -60,7 +60,8 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 MR = {"system": V2_0203, "code": "MR", "display": "Medical record number"}
-STANDARD_SYSTEMS = {SNOMED, NUCC, LOINC, UCUM, ACT_CODE, CONFIDENTIALITY, PARTICIPATION, NPI, ORG_TYPE, V2_0203}
+TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
+STANDARD_SYSTEMS = {SNOMED, NUCC, LOINC, UCUM, ACT_CODE, CONFIDENTIALITY, PARTICIPATION, NPI, ORG_TYPE, V2_0203, TASK_CODE}
 
 
 @pytest.fixture(autouse=True)
@@ -591,7 +592,7 @@ def test_part2_labels_turned_off_by_settings(tmp_path: Path) -> None:
     for part2 in (True, False):
         for item in all_items(tmp_path, M, Settings(part2_labels=part2)):
             if isinstance(item, MappedResource):
-                labelled = item.resource_type in ("Encounter", "CareTeam", "ServiceRequest")
+                labelled = item.resource_type in ("Encounter", "CareTeam", "ServiceRequest", "Task")
                 assert ("meta" in item.resource) == (part2 and labelled), (part2, item.resource_type)
 
 
@@ -684,6 +685,7 @@ def test_every_emitted_resource_is_valid_r4_and_uses_standard_or_namespaced_syst
         "Encounter": n_contacts,
         "CareTeam": 2,
         "ServiceRequest": len(contract.HANDOFF_KINDS) * len(contract.HANDOFF_STATUSES),
+        "Task": len(contract.HANDOFF_KINDS) * len(contract.HANDOFF_STATUSES),
     }
 
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from fhirpeer.content_hash import content_hash
 from fhirpeer.domain import Rejection, ResourceType
 from fhirpeer.errors import LockHeldError
-from fhirpeer.sync_engine.state import RunLock, StateStore, Written, content_hash, target_id
+from fhirpeer.sync_engine.state import RunLock, StateStore, Written, target_id
 
 
 def test_content_hash_ignores_key_order_but_not_values():
