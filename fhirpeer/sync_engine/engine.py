@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..checks.resource_checks import check_resource
 from ..domain import InputKind, Outcome, Rejection, ResourceType, Skipped, Stage, WriteStrategy
-from ..errors import ServerError
+from ..errors import AuthError, FhirpeerError, InternalError, RunAborted, ServerError
 from ..input.folder import InputFolder
 from ..mappers import MappedResource, Ref
 from ..mapping_files import Mappings
@@ -329,7 +329,7 @@ class SyncEngine:
             for o in outcomes:
                 w = o.write
                 if o.result in (Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED):
-                    self.report.count(w.resource_type, o.result)
+                    self.report.count(w.resource_type, o.result, key=w.key)
                     self.resolver.learn(w.resource_type, w.key, o.server_id)
                 elif o.result is Outcome.CHANGED_BY_RECEIVER:
                     self._kept_by_receiver(w.resource_type, w.key, o.reason)
@@ -416,27 +416,80 @@ def _chunks(
 
 
 def run_sync(ctx: SyncContext) -> RunReport:
-    """Run one sync (or dry run) and return its report; the caller owns lock, clients and state."""
-    report = RunReport(command="sync --dry-run" if ctx.dry_run else "sync", run_id=ctx.run_id,
-                       strategy=describe_strategies(ctx.strategies), server=ctx.settings.server)  # fmt: skip
+    """Run one sync (or dry run) and return its report — exit code 0, 1 or 6 (more rejected than
+    `max_rejected` allows; the caller raises). A run that fails part-way raises a `FhirpeerError` carrying the
+    partial report, after recording how it ended. The caller owns lock, clients and state."""
+    report = RunReport(
+        command="sync --dry-run" if ctx.dry_run else "sync", run_id=ctx.run_id,
+        strategy=describe_strategies(ctx.strategies), server=ctx.settings.server,
+        record_keys=ctx.settings.report_keys,
+        key_salt=ctx.mappings.identifiers.namespace if ctx.settings.hash_keys_in_reports else None,
+    )  # fmt: skip
     started = time.perf_counter()
+    report.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if not ctx.dry_run:
         report.started_at = ctx.state.begin_run(ctx.run_id, report.command, report.server)
-    engine = SyncEngine(ctx, report)
     try:
-        engine.run()
+        SyncEngine(ctx, report).run()
     except ServerError as exc:
-        report.exit_code = exc.exit_code
+        error = _server_failure(exc, report)
+        _stop(ctx, report, started, error, status="aborted" if error.exit_code == 5 else "failed")
+        if error is exc:
+            raise
+        raise error from exc
+    except FhirpeerError as exc:
+        _stop(ctx, report, started, exc, status="failed")
+        raise
+    except Exception as exc:
+        error = InternalError(f"internal error: {type(exc).__name__}", report=report)
+        _stop(ctx, report, started, error, status="failed")
+        raise error from exc
+    except KeyboardInterrupt:
+        report.exit_code = 130
+        report.fail("interrupted", "interrupted; every write the server confirmed is recorded, a rerun finishes")
         report.seconds = time.perf_counter() - started
         if not ctx.dry_run:
-            _finish(ctx, report, status="aborted")
+            _finish(ctx, report, status="interrupted")
         raise
     report.exit_code = 1 if (report.rejected or report.conflicts or report.failed) else 0
+    limit = ctx.settings.rejection_limit
+    if limit is not None and limit.exceeded(len(report.rejected), report.records):
+        report.exit_code = 6
+        report.fail("max_rejected", f"{len(report.rejected)} of {report.records} record(s) rejected; "
+                    f"max_rejected is {limit}")  # fmt: skip
     report.seconds = time.perf_counter() - started
     if not ctx.dry_run:
         ctx.state.replace_rejections(report.rejected, ctx.run_id)
+        ctx.state.replace_conflicts(((str(c.resource_type), c.key, c.reason) for c in report.conflicts), ctx.run_id)
         _finish(ctx, report, status="finished")
     return report
+
+
+def _server_failure(exc: ServerError, report: RunReport) -> FhirpeerError:
+    """What a server failure part-way means: refused credentials stay exit 3 (a rerun will not help); any
+    other failure after confirmed writes aborts the run (exit 5, a rerun finishes the job); before any write
+    it is the server failure itself (exit 3, nothing written)."""
+    if isinstance(exc, AuthError) or report.written == 0:
+        exc.report = report
+        return exc
+    return RunAborted(
+        f"aborted part-way by the server: {exc}; {report.written} record(s) were confirmed and recorded",
+        cause=exc, report=report,
+    )  # fmt: skip
+
+
+def _stop(ctx: SyncContext, report: RunReport, started: float, error: FhirpeerError, *, status: str) -> None:
+    """Record how a failed run ended, in the report (attached to `error`) and in the state store."""
+    error.report = report
+    report.exit_code = error.exit_code
+    report.fail(error.category, str(error))
+    report.seconds = time.perf_counter() - started
+    if ctx.dry_run:
+        return
+    try:
+        _finish(ctx, report, status=status)
+    except Exception as exc:  # the state store may be what failed; the original error is what matters
+        log.warning("could not record the end of run %s in the state store: %s", ctx.run_id, type(exc).__name__)
 
 
 def describe_strategies(strategies: dict[ResourceType, WriteStrategy]) -> str:
@@ -456,4 +509,5 @@ def _finish(ctx: SyncContext, report: RunReport, *, status: str) -> None:
     report.finished_at = ctx.state.finish_run(
         ctx.run_id, status=status, exit_code=report.exit_code, counts=report.to_dict()["counts"],
         rejected=len(report.rejected), conflicts=len(report.conflicts),
+        error=(report.error.category, report.error.message) if report.error else None,
     )  # fmt: skip
