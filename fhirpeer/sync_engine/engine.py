@@ -106,7 +106,9 @@ class SyncEngine:
         self.report = report
         m, settings = ctx.mappings, ctx.settings
         self.lookup = ServerLookup(ctx.lookup_client)
-        self.resolver = ReferenceResolver(ctx.state, self.lookup, m)
+        # a key the state store lacks is searched on the server only when the server may hold it (the planner's
+        # count per type): a first sync does not search for the Appointment of every completed contact
+        self.resolver = ReferenceResolver(ctx.state, self.lookup, m, search_needed=self._search_needed)
         self.tag = owned_tag(m.identifiers.local_code_system_base)
         self.outgoing = Outgoing(self.resolver, self.tag, run_source(m.identifiers.namespace, ctx.run_id))
         config = PlannerConfig(
@@ -126,6 +128,9 @@ class SyncEngine:
         self._lock = threading.RLock()  # report counts come from the prepare thread and writer threads
         self._failed: set[tuple[str, str]] = set()  # (type, key) of this chunk's writes that did not land
         self._rejected_roots: dict[tuple[str, str], str] = {}  # master data rejected this run → why, for dependants
+
+    def _search_needed(self, resource_type: ResourceType) -> bool:
+        return self.planner.search_needed(resource_type)
 
     def _strategy_class(self, resource_type: ResourceType) -> type[Strategy]:
         return STRATEGY_CLASSES[self.ctx.strategies.get(resource_type, WriteStrategy.CONDITIONAL_PUT)]
@@ -200,6 +205,7 @@ class SyncEngine:
                 by_type.setdefault(item.resource_type, []).append(item)
                 items_of[(str(item.resource_type), item.key)] = (kind.value, key)
         plans = [self._plan_type(rtype, by_type[rtype]) for rtype in ResourceType if rtype in by_type]
+        self._prepare_bodies(plans)
         for type_plan in plans:  # a record that did not get through is mapped again next time
             for failed in type_plan.failed:
                 pending.pop(items_of[failed], None)
@@ -209,6 +215,16 @@ class SyncEngine:
                     types = tuple(t for t in record.types if t != skipped[0])
                     pending[items_of[skipped]] = RecordSynced(record.kind, record.key, record.fingerprint, types)
         return PreparedChunk(len(rows), plans, pending, items_of)
+
+    def _prepare_bodies(self, plans: list[TypePlan]) -> None:
+        """Build here, while the previous chunk is on the server, what each write sends — when its references
+        already resolve (client ids, rosters written before). The rest (a reference to a resource this chunk creates
+        by conditional create) is built by the writer once that id is known."""
+        for type_plan in plans:
+            for w in type_plan.writes:
+                if w.body is None and self.resolver.resolved(w.item):
+                    body_id = w.server_id if w.by_id else None
+                    w.prepared = self.outgoing.resource(w.item, require_all=True, body_id=body_id)
 
     def _plan_type(self, rtype: ResourceType, items: list[MappedResource]) -> TypePlan:
         """Check, resolve and plan one type's resources of a chunk; count what needs no write."""

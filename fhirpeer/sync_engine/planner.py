@@ -60,6 +60,7 @@ class PlannedWrite:
     server_id: str | None = None  # the id the resource has (update) or gets (create with a client id)
     version_id: str | None = None  # the version fhirpeer last wrote or saw (sent as If-Match when set)
     body: dict[str, Any] | None = None  # sent instead of the mapped resource (the receiver's version, re-statused)
+    prepared: dict[str, Any] | None = None  # what is sent, built ahead when every reference already resolved
 
     @property
     def resource_type(self) -> ResourceType:

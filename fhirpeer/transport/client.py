@@ -10,7 +10,6 @@ without its query, the status, the elapsed milliseconds and the attempt number.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -21,6 +20,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
+import orjson
 import requests
 
 from .. import errors
@@ -309,7 +309,9 @@ class FhirClient:
     ) -> requests.Response:
         """Send with retries and one re-authentication on 401; 403 and a second 401 raise AuthError."""
         label = label or f"{method} {describe_target(target)}"
-        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        # orjson: the same compact UTF-8 JSON as json.dumps(ensure_ascii=False, separators=(",", ":")), ~10x faster
+        # (a 500-entry Bundle is encoded while the server waits for it)
+        data = None if body is None else orjson.dumps(body)
         attempt = partial(self._send, method, self._url(target), params, data, dict(headers or {}), authenticate)
         response = self._with_retry(attempt, label, idempotent)
         if response.status_code == 401 and authenticate:
@@ -478,8 +480,8 @@ def _json_body(response: requests.Response) -> dict[str, Any] | None:
     if not response.content or not response.content.strip():
         return None
     try:
-        body = response.json()
-    except ValueError:
+        body = orjson.loads(response.content)  # a transaction-response Bundle is decoded while the server waits
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
         return None
     return body if isinstance(body, dict) else None
 

@@ -87,6 +87,8 @@ class Strategy(ABC):
         """The resource as sent (None when a reference cannot be made literal and must be)."""
         if w.body is not None:
             return {**w.body, "id": w.server_id} if w.by_id else w.body
+        if w.prepared is not None:
+            return w.prepared
         return self.outgoing.resource(w.item, require_all=require_literal, body_id=w.server_id if w.by_id else None)
 
     def bundle_entry(self, w: PlannedWrite, *, require_literal: bool) -> dict[str, Any] | None:
