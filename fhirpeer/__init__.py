@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .api import ServerCheck, StateStatus, check_server, status, sync, validate
+    from .api import ServerCheck, StateStatus, check_server, export_bulk, import_bulk, status, sync, validate
+    from .backfill.export import BulkExportResult
+    from .backfill.targets import AwsImportSettings, ImportKind
+    from .bulk.errors import BulkExportError
+    from .bulk.importers.base import ImportStatus
+    from .bulk.importers.google_credentials import GoogleCredentials
     from .domain import ConflictPolicy, Outcome, Rejection, ResourceType, WriteStrategy
     from .errors import (
         AuthError,
@@ -61,13 +66,19 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "Auth": "transport.auth",
     "AuthError": "errors",
+    "AwsImportSettings": "backfill.targets",
     "BasicAuth": "transport.auth",
     "BearerToken": "transport.auth",
+    "BulkExportError": "bulk.errors",
+    "BulkExportResult": "backfill.export",
     "ClientCredentials": "transport.auth",
     "ConfigError": "errors",
     "ConflictPolicy": "domain",
     "FatalError": "errors",
     "FhirpeerError": "errors",
+    "GoogleCredentials": "bulk.importers.google_credentials",
+    "ImportKind": "backfill.targets",
+    "ImportStatus": "bulk.importers.base",
     "InputFileError": "errors",
     "InternalError": "errors",
     "LockHeldError": "errors",
@@ -91,6 +102,8 @@ _EXPORTS: dict[str, str] = {
     "WriteStrategy": "domain",
     "auth_from_env": "transport.auth",
     "check_server": "api",
+    "export_bulk": "api",
+    "import_bulk": "api",
     "load_settings": "settings",
     "report_schema": "run_report",
     "status": "api",
@@ -102,13 +115,19 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "Auth",
     "AuthError",
+    "AwsImportSettings",
     "BasicAuth",
     "BearerToken",
+    "BulkExportError",
+    "BulkExportResult",
     "ClientCredentials",
     "ConfigError",
     "ConflictPolicy",
     "FatalError",
     "FhirpeerError",
+    "GoogleCredentials",
+    "ImportKind",
+    "ImportStatus",
     "InputFileError",
     "InternalError",
     "LockHeldError",
@@ -133,6 +152,8 @@ __all__ = [
     "__version__",
     "auth_from_env",
     "check_server",
+    "export_bulk",
+    "import_bulk",
     "load_settings",
     "report_schema",
     "status",

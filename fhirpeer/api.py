@@ -24,6 +24,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .backfill.export import BulkExportResult, PartLimits, export_bulk_files
+from .backfill.importing import ImportProgress, ImportRequest, checked_manifest, resolve_kind, run_import
+from .backfill.targets import AwsImportSettings, ImportKind
+from .bulk.manifest import Manifest
 from .domain import OPTIONAL_TYPES, InputKind, ResourceType, WriteStrategy
 from .errors import ConfigError, FhirpeerError, InternalError, RejectionLimitExceeded, StatePathError
 from .input.folder import InputFolder
@@ -413,3 +417,136 @@ def _run_entry(row: Mapping[str, Any], still_current: int) -> dict[str, Any]:
         "counts": counts or {},
         "error": error,
     }
+
+
+# --- the bulk path (export-bulk, import) ------------------------------------------------------------------------
+
+
+def export_bulk(
+    settings: Settings,
+    input_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    max_resources_per_part: int = PartLimits.resources,
+    max_bytes_per_part: int = PartLimits.bytes,
+) -> BulkExportResult:
+    """Write an export folder as NDJSON bulk files for a server's bulk import (`import_bulk`): one series of parts
+    per type, deterministic ids, literal references, Part 2 labels, a manifest and a key sidecar. Nothing is sent.
+
+    Returns the result (its `report` has exit code 0, or 1 when records were rejected); raises `ConfigError` for
+    master data under ownership `link` (only sync can point at the EHR's records), `InputFileError` as validate
+    does, `BulkExportError` for an output folder that is not empty (without `overwrite`), and
+    `RejectionLimitExceeded` past `settings.max_rejected` (the files are written)."""
+    mappings = _mappings(settings)
+    folder = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz))
+    limits = PartLimits(max_resources_per_part, max_bytes_per_part)
+    result = export_bulk_files(folder, settings, mappings, Path(out_dir), limits=limits, overwrite=overwrite)
+    report = result.report
+    limit = settings.rejection_limit
+    if limit is not None and limit.exceeded(len(report.rejected), report.records):
+        report.exit_code = 6
+        report.fail("max_rejected", f"{len(report.rejected)} of {report.records} record(s) rejected; "
+                    f"max_rejected is {limit}")  # fmt: skip
+        raise RejectionLimitExceeded(report.error.message if report.error else "", report=report)
+    return result
+
+
+def import_bulk(
+    settings: Settings,
+    from_dir: str | Path,
+    *,
+    kind: str = "auto",
+    location: str | None = None,
+    auth: Auth | None = None,
+    aws: AwsImportSettings | None = None,
+    timeout: float = 3600.0,
+    poll_interval: float | None = None,
+    server_check: bool = True,
+    on_progress: ImportProgress | None = None,
+) -> RunReport:
+    """Run `settings.server`'s bulk import of an `export_bulk` folder and poll it to the end; then record in the state
+    store what a sync of the same export would have (so the next `sync` sends nothing).
+
+    `kind`: hapi (the files are served to HAPI over loopback by fhirpeer), azure, google, aws, or auto (from the
+    URL, then the server's software). Cloud imports read the parts from `location` (an Azure Storage https:// URL,
+    gs:// or s3://), where the caller uploaded them. `server_check` (default): refuse, before anything is sent, an
+    export with keys the server already holds under other ids, and read the imported versions back. Returns the
+    report (exit code 0, or 1 when the server refused some resources: then nothing is recorded); raises like `sync`
+    — `ConfigError` (2) for a bad folder, namespace or duplicate keys, `ServerError` (3) when the server refuses to
+    start, `RunAborted` (5) when the job failed or outlived `timeout` seconds — with the report attached."""
+    run_id = uuid.uuid4().hex[:12]
+    target = ""
+    try:
+        mappings = _mappings(settings)
+        if not settings.server:
+            raise ConfigError("no server given: use --server URL, `server:` in the config file or FHIRPEER_SERVER")
+        namespace = mappings.identifiers.namespace
+        target = target_id(settings.server.strip().rstrip("/"), namespace)
+        refuse_placeholder_namespace(settings.server, namespace)
+        request = ImportRequest(
+            Path(from_dir), None if kind == "auto" else ImportKind(kind), location, aws, timeout, poll_interval,
+            server_check,
+        )  # fmt: skip
+        manifest = checked_manifest(request.directory, mappings)
+        check_state_path(Path(settings.state))
+        with RunLock(settings.state):
+            return _locked_import(settings, request, manifest, mappings, run_id, auth, on_progress)
+    except FhirpeerError as exc:
+        if exc.report is None:  # stopped before the import started: nothing was sent
+            exc.report = _stopped_report("import", run_id, settings, exc)
+            _record_refusal(settings, target, exc.report)
+        raise
+    except Exception as exc:
+        error = InternalError(f"internal error: {type(exc).__name__}")
+        error.report = _stopped_report("import", run_id, settings, error)
+        raise error from exc
+
+
+def _locked_import(
+    settings: Settings,
+    request: ImportRequest,
+    manifest: Manifest,
+    mappings: Mappings,
+    run_id: str,
+    auth: Auth | None,
+    on_progress: ImportProgress | None,
+) -> RunReport:
+    report = RunReport(
+        command="import", run_id=run_id, server=settings.server, record_keys=settings.report_keys,
+        key_salt=mappings.identifiers.namespace if settings.hash_keys_in_reports else None,
+    )  # fmt: skip
+    with make_clients(settings, auth=auth)[0] as client:
+        state = StateStore(settings.state, target_id(client.base_url, mappings.identifiers.namespace))
+        try:
+            kind = resolve_kind(request.kind, client.base_url, lambda: _read_capabilities(client).software_name)
+            report.strategy = f"bulk import ({kind})"
+            report.started_at = state.begin_run(run_id, "import", settings.server)
+            started = time.perf_counter()
+            try:
+                run_import(request, kind, manifest, client, mappings, state, report, auth=auth, on_progress=on_progress)
+            except FhirpeerError as exc:
+                _end_import(state, report, started, exc)
+                raise
+            except Exception as exc:
+                error = InternalError(f"internal error: {type(exc).__name__}")
+                _end_import(state, report, started, error)
+                raise error from exc
+            _end_import(state, report, started, None)
+        finally:
+            state.close()
+    return report
+
+
+def _end_import(state: StateStore, report: RunReport, started: float, error: FhirpeerError | None) -> None:
+    """Close the import's run in the report and the state store (its counts, or how it failed)."""
+    report.seconds = time.perf_counter() - started
+    if error is not None:
+        error.report = report
+        report.exit_code = error.exit_code
+        report.fail(error.category, str(error))
+    report.finished_at = state.finish_run(
+        report.run_id, status="finished" if error is None else "failed", exit_code=report.exit_code,
+        counts=report.to_dict()["counts"], rejected=0, conflicts=0,
+        error=(report.error.category, report.error.message) if report.error else None,
+    )  # fmt: skip

@@ -11,9 +11,10 @@ An export that dies part-way therefore leaves no manifest, and a manifest never 
 and SHA-256 sums say so if a file is changed later). With ``overwrite`` the previous manifest is removed first,
 before any of its files is touched.
 
-The sidecar ``fhirpeer-keys.ndjson`` has one line per resource, ``{"resourceType", "id", "key", "hash"}``: the
-business key and content hash fhirpeer records in its state store once an import has succeeded. It holds business
-keys: it stays with the export and is never served or uploaded as import input.
+The sidecar ``fhirpeer-keys.ndjson`` has one line per resource, ``{"resourceType", "id", "key", "hash"}`` and, when
+given, the input record it came from (:mod:`fhirpeer.bulk.key_sidecar`): the business key, content hash and record
+fingerprint fhirpeer records in its state store once an import has succeeded. It holds business keys: it stays with
+the export and is never served or uploaded as import input.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import IO, Any
 from .._version import __version__
 from ..content_hash import content_hash
 from .errors import BulkExportError
+from .key_sidecar import KeyLine, RecordOrigin, key_line
 from .manifest import (
     IMPORT_ORDER,
     KEYS_FILE,
@@ -157,10 +159,18 @@ class NdjsonExportWriter:
         self._staging.mkdir()
         self._keys = (self._staging / KEYS_FILE).open("xb")
 
-    def add(self, resource: Mapping[str, Any], *, key: str, content_hash: str | None = None) -> None:
+    def add(
+        self,
+        resource: Mapping[str, Any],
+        *,
+        key: str,
+        content_hash: str | None = None,
+        record: RecordOrigin | None = None,
+    ) -> None:
         """Append one resource to its type's current part, and its key line to the sidecar.
 
-        ``content_hash`` defaults to :func:`fhirpeer.state.content_hash` of the resource (what sync compares).
+        ``content_hash`` defaults to :func:`fhirpeer.state.content_hash` of the resource (what sync compares);
+        ``record`` names the input record it was mapped from (see :mod:`fhirpeer.bulk.key_sidecar`).
 
         Raises:
             BulkExportError: no valid ``resourceType`` or ``id``, an empty key, or a reference that is not literal.
@@ -175,8 +185,7 @@ class NdjsonExportWriter:
         line = (json.dumps(resource, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         self._part_for(resource_type, len(line)).write(line)
         digest = content_hash if content_hash is not None else _hash(resource)
-        key_line = {"resourceType": resource_type, "id": resource_id, "key": key, "hash": digest}
-        self._write_key((json.dumps(key_line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
+        self._write_key(key_line(KeyLine(resource_type, resource_id, key, digest, record)))
 
     def close(self) -> Manifest:
         """Finish every part, move the files into ``out_dir`` and write the manifest last; returns it."""

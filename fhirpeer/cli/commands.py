@@ -10,11 +10,18 @@ import sys
 
 from .. import (
     Auth,
+    AwsImportSettings,
+    ConfigError,
+    GoogleCredentials,
+    ImportKind,
+    ImportStatus,
     Outcome,
     RunReport,
     Settings,
     auth_from_env,
     check_server,
+    export_bulk,
+    import_bulk,
     status,
     sync,
     validate,
@@ -126,3 +133,83 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..demo.walkthrough import run_demo as demo
 
     return demo(args.dir, patients=args.patients, keep_running=args.keep_running)
+
+
+# --- the bulk path ------------------------------------------------------------------------------------------------
+
+#: The outcome columns of an export-bulk summary (offline: valid means written to the files).
+BULK_EXPORT_COLUMNS = (Outcome.VALID, Outcome.ONLY_IF_EXISTS, Outcome.FAILED, Outcome.SKIPPED)
+
+
+def run_export_bulk(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    limits = {
+        name: value
+        for name, value in (("max_resources_per_part", args.max_part_resources),
+                            ("max_bytes_per_part", args.max_part_bytes))
+        if value is not None
+    }  # fmt: skip
+    result = export_bulk(settings, args.input, args.out, overwrite=args.overwrite, **limits)
+    report = result.report
+    emit(report_table(report, outcomes=BULK_EXPORT_COLUMNS))
+    manifest = result.manifest
+    emit(
+        f"\n{manifest.total} resource(s) in {len(manifest.outputs)} NDJSON part(s) written to {args.out} "
+        f"(manifest.json) in {report.seconds:.1f}s; nothing was sent anywhere. "
+        f"Next: fhirpeer import --server URL --from {args.out}"
+    )
+    deliver(report, args)
+    return report.exit_code
+
+
+def run_import(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    kind = args.kind
+    auth = _import_auth(settings, kind)
+    aws = _aws_settings(args) if kind == str(ImportKind.AWS) else None
+    progress = None if args.no_progress else _import_progress
+    report = import_bulk(
+        settings, args.from_dir, kind=kind, location=args.location, auth=auth, aws=aws, timeout=args.timeout,
+        poll_interval=args.poll_interval, server_check=not args.no_server_check, on_progress=progress,
+    )  # fmt: skip
+    emit(f"run {report.run_id} ({report.strategy}):")
+    emit(report_table(report))
+    recorded = "recorded in the state store" if report.exit_code == 0 else "nothing recorded in the state store"
+    emit(f"\nimported {report.records} resource(s) in {report.seconds:.1f}s; {recorded}; exit code {report.exit_code}")
+    deliver(report, args)
+    return report.exit_code
+
+
+def _import_auth(settings: Settings, kind: str) -> Auth | None:
+    """FHIRPEER_AUTH's credential; for Google without one, Application Default Credentials (google-auth reads
+    GOOGLE_APPLICATION_CREDENTIALS or the gcloud login, as Google's own tools do)."""
+    if kind != str(ImportKind.GOOGLE) or os.environ.get("FHIRPEER_AUTH", "none").strip().lower() != "none":
+        return _auth(settings)
+    try:
+        import google.auth
+    except ImportError:
+        raise ConfigError("Google Cloud import needs google-auth: pip install 'fhirpeer[gcp]'") from None
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    return GoogleCredentials(credentials)
+
+
+def _aws_settings(args: argparse.Namespace) -> AwsImportSettings:
+    """The HealthLake flags, with botocore's credentials (its usual chain: environment, ~/.aws, instance role)."""
+    missing = [flag for flag, value in (("--aws-role-arn", args.aws_role_arn), ("--aws-output-s3", args.aws_output_s3),
+                                        ("--aws-kms-key", args.aws_kms_key)) if not value]  # fmt: skip
+    if missing:
+        raise ConfigError(f"an AWS HealthLake import needs {', '.join(missing)}")
+    try:
+        import botocore.session
+    except ImportError:
+        raise ConfigError("AWS HealthLake import needs botocore: pip install 'fhirpeer[aws]'") from None
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        raise ConfigError("AWS HealthLake import: no AWS credentials found (environment, ~/.aws or instance role)")
+    return AwsImportSettings(args.aws_role_arn, args.aws_output_s3, args.aws_kms_key, credentials)
+
+
+def _import_progress(status: ImportStatus) -> None:
+    print(f"fhirpeer: import {status.job_id}: {status.describe()}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from .. import ConflictPolicy, WriteStrategy, __version__
+from .. import ConflictPolicy, ImportKind, WriteStrategy, __version__
 
 
 def positive_int(text: str) -> int:
@@ -107,9 +107,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contacts", type=positive_int, help="aim for about this many contacts (load generation)")
     _verbose(p)
 
+    _bulk_commands(sub)
+
     p = sub.add_parser("demo", help="embedded FHIR server + sample program, end to end")
     p.add_argument("--dir", type=Path, default=Path("fhirpeer-demo"), help="where the demo keeps its data")
     p.add_argument("--patients", type=positive_int, default=40)
     p.add_argument("--keep-running", action="store_true", help="leave the server running at the end")
     _verbose(p)
     return parser
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _bulk_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """export-bulk and import: the bulk path for backfills."""
+    p = sub.add_parser("export-bulk", help="write an export as NDJSON bulk files (ids, literal references, manifest)")
+    p.add_argument("--input", type=Path, required=True, help="folder with the CSV exports")
+    p.add_argument("--out", type=Path, required=True, help="folder for the NDJSON parts, manifest.json and key sidecar")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    p.add_argument("--max-part-resources", type=positive_int, help="resources per NDJSON part (default 20000)")
+    p.add_argument("--max-part-bytes", type=positive_int, help="bytes per NDJSON part (default 64 MiB)")
+    _common(p)
+
+    p = sub.add_parser("import", help="run the server's bulk import of an export-bulk folder, then record it")
+    p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER); the one later syncs use")
+    p.add_argument("--from", dest="from_dir", type=Path, required=True, help="folder written by export-bulk")
+    p.add_argument(
+        "--kind", choices=["auto", *(str(k) for k in ImportKind)], default="auto",
+        help="which bulk import (default: from the URL, then the server's software)",
+    )  # fmt: skip
+    p.add_argument(
+        "--location", metavar="URL",
+        help="where a cloud import reads the parts you uploaded: https://ACCOUNT.blob.core.windows.net/CONTAINER/"
+        "PREFIX (azure), gs://BUCKET/PREFIX (google), s3://BUCKET/PREFIX/ (aws)",
+    )  # fmt: skip
+    p.add_argument("--timeout", type=positive_float, default=3600.0, help="seconds to wait for the job (3600)")
+    p.add_argument("--poll-interval", type=positive_float, help="seconds between polls (default: the importer's)")
+    p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
+    p.add_argument(
+        "--no-server-check", action="store_true",
+        help="do not look for export keys the server holds under other ids, nor read the versions back",
+    )  # fmt: skip
+    p.add_argument("--aws-role-arn", help="HealthLake: the data access role ARN")
+    p.add_argument("--aws-output-s3", metavar="S3URI", help="HealthLake: where the job writes its results")
+    p.add_argument("--aws-kms-key", help="HealthLake: the KMS key id for those results")
+    p.add_argument(
+        "--metrics-textfile", type=Path, metavar="PATH",
+        help="write the run's metrics here in the Prometheus text format (node-exporter textfile collector)",
+    )  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no poll lines on stderr")
+    _common(p)

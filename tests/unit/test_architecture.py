@@ -28,6 +28,7 @@ LAYERS: list[list[str]] = [
     ["fhirpeer.input", "fhirpeer.mappers", "fhirpeer.bundles"],
     ["fhirpeer.checks", "fhirpeer.pipeline", "fhirpeer.preview_files"],
     ["fhirpeer.sync_engine", "fhirpeer.offline_validation", "fhirpeer.program_report", "fhirpeer.bulk"],
+    ["fhirpeer.backfill"],  # the bulk path end to end: sync's mapping and state store with the bulk library
     ["fhirpeer.api"],
     ["fhirpeer"],  # the package itself: lazy names only
     ["fhirpeer.demo"],

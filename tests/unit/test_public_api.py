@@ -20,12 +20,13 @@ from tests.support.paths import FIXTURES, REPO
 
 #: The public names. A change here is a change of the API: update the README and the version with it.
 PUBLIC = [
-    "Auth", "AuthError", "BasicAuth", "BearerToken", "ClientCredentials", "ConfigError", "ConflictPolicy",
-    "FatalError", "FhirpeerError", "InputFileError", "InternalError", "LockHeldError", "NoAuth", "NotFhirBase",
+    "Auth", "AuthError", "AwsImportSettings", "BasicAuth", "BearerToken", "BulkExportError", "BulkExportResult",
+    "ClientCredentials", "ConfigError", "ConflictPolicy", "FatalError", "FhirpeerError", "GoogleCredentials",
+    "ImportKind", "ImportStatus", "InputFileError", "InternalError", "LockHeldError", "NoAuth", "NotFhirBase",
     "Outcome", "Rejection", "RejectionLimitExceeded", "ResourceType", "RunAborted", "RunReport", "ServerCheck",
     "ServerError", "ServerUnreachable", "Settings", "SmartBackendServices", "StatePathError", "StateStatus",
-    "SyncProgress", "TemporaryError", "WriteStrategy", "__version__", "auth_from_env", "check_server",
-    "load_settings", "report_schema", "status", "sync", "validate", "write_metrics_textfile",
+    "SyncProgress", "TemporaryError", "WriteStrategy", "__version__", "auth_from_env", "check_server", "export_bulk",
+    "import_bulk", "load_settings", "report_schema", "status", "sync", "validate", "write_metrics_textfile",
 ]  # fmt: skip
 HEAVY = ("requests", "jwt", "fhir", "pydantic", "yaml", "tenacity", "prometheus_client", "urllib3")
 
