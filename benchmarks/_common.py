@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: a cached seeded export, compact cProfile output, CPU clocks.
+"""Helpers shared by the benchmarks: a cached seeded export, fresh servers of either kind, compact cProfile
+output, CPU clocks, RSS sampling.
 
 Nothing here asserts anything about speed: the benchmarks measure and print, they never pass or fail
 on a figure.
@@ -12,8 +13,14 @@ import json
 import os
 import platform
 import pstats
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import fhirpeer.demo.sample as sample
@@ -35,6 +42,94 @@ def cached_export(contacts: int, seed: int = 7, cache_root: Path = CACHE_ROOT) -
     summary = generate_program(out, patients=patients_for_contacts(contacts), seed=seed, target_contacts=contacts)
     marker.write_text(json.dumps(summary.counts))
     return out, dict(summary.counts), False
+
+
+REPO = Path(__file__).resolve().parents[1]
+HAPI_TOOL = REPO / "tools" / "hapi-server" / "hapi-server"
+
+
+def command_line() -> str:
+    """The command that is running, as a user would type it (printed at the top of every benchmark)."""
+    return " ".join([sys.executable, *sys.argv])
+
+
+@dataclass(frozen=True)
+class Server:
+    """A fresh FHIR server: its base URL and the process that does its work (for CPU readings)."""
+
+    kind: str
+    base_url: str
+    pid: int | None
+
+
+@contextmanager
+def fresh_server(kind: str, data_dir: Path) -> Iterator[Server]:
+    """A new, empty server of `kind` (sekmet: the embedded server; hapi: tools/hapi-server with a file H2 database in
+    `data_dir`), stopped (by its pid) at the end."""
+    if kind == "sekmet":
+        from fhirpeer.demo.embedded_server import EmbeddedServer
+
+        with EmbeddedServer(data_dir) as server:
+            yield Server(kind, server.base_url, server.pid)
+        return
+    if kind != "hapi":
+        raise ValueError(f"unknown server kind {kind!r}")
+    from fhirpeer.demo.embedded_server import free_port
+
+    started = subprocess.run(
+        [str(HAPI_TOOL), "start", "--port", str(free_port()), "--data", str(data_dir)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    if started.returncode != 0:
+        raise SystemExit(f"hapi-server start failed:\n{started.stderr[-3000:]}")
+    try:
+        pid_file = data_dir / "hapi.pid"
+        pid = int(pid_file.read_text().strip()) if pid_file.is_file() else None
+        yield Server(kind, started.stdout.strip().splitlines()[-1].rstrip("/"), pid)
+    finally:
+        subprocess.run([str(HAPI_TOOL), "stop", "--data", str(data_dir)], capture_output=True, timeout=180, check=False)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process in KiB (Linux /proc; 0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler:
+    """Samples a process's RSS every `interval` seconds on a thread: (seconds since start, KiB) pairs."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        while not self._stop.is_set():
+            kib = rss_kib(self.pid)
+            if kib:
+                self.samples.append((time.perf_counter() - start, kib))
+            self._stop.wait(self.interval)
+
+    @property
+    def peak(self) -> int:
+        return max((k for _, k in self.samples), default=0)
 
 
 def machine() -> str:
