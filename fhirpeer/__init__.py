@@ -13,6 +13,7 @@ The public API (what the CLI itself uses; stable for schedulers such as Airflow)
     fhirpeer.validate("/data/exports/today")            # offline: map and check, send nothing
     check = fhirpeer.check_server(settings)            # capabilities, strategy per type, check.blocking
     fhirpeer.status(settings)                          # runs, quarantined records and conflicts, as data
+    fhirpeer.write_program_report(settings, "report/")  # engagement report computed from the server
 
 Nothing in the package configures logging, prints or reads the environment unless asked to (`Settings.from_env`,
 `auth_from_env`). Names are imported lazily, so `import fhirpeer` stays light.
@@ -26,7 +27,18 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .api import ServerCheck, StateStatus, check_server, export_bulk, import_bulk, status, sync, validate
+    from .api import (
+        ServerCheck,
+        StateStatus,
+        WrittenReport,
+        check_server,
+        export_bulk,
+        import_bulk,
+        status,
+        sync,
+        validate,
+        write_program_report,
+    )
     from .backfill.export import BulkExportResult
     from .backfill.targets import AwsImportSettings, ImportKind
     from .bulk.errors import BulkExportError
@@ -49,6 +61,7 @@ if TYPE_CHECKING:
         StatePathError,
         TemporaryError,
     )
+    from .program_report import ReportOptions
     from .run_metrics import write_metrics_textfile
     from .run_report import RunReport, report_schema
     from .settings import Settings, load_settings
@@ -87,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "Outcome": "domain",
     "Rejection": "domain",
     "RejectionLimitExceeded": "errors",
+    "ReportOptions": "program_report",
     "ResourceType": "domain",
     "RunAborted": "errors",
     "RunReport": "run_report",
@@ -100,6 +114,7 @@ _EXPORTS: dict[str, str] = {
     "SyncProgress": "sync_engine.engine",
     "TemporaryError": "errors",
     "WriteStrategy": "domain",
+    "WrittenReport": "api",
     "auth_from_env": "transport.auth",
     "check_server": "api",
     "export_bulk": "api",
@@ -110,6 +125,7 @@ _EXPORTS: dict[str, str] = {
     "sync": "api",
     "validate": "api",
     "write_metrics_textfile": "run_metrics",
+    "write_program_report": "api",
 }
 
 __all__ = [
@@ -136,6 +152,7 @@ __all__ = [
     "Outcome",
     "Rejection",
     "RejectionLimitExceeded",
+    "ReportOptions",
     "ResourceType",
     "RunAborted",
     "RunReport",
@@ -149,6 +166,7 @@ __all__ = [
     "SyncProgress",
     "TemporaryError",
     "WriteStrategy",
+    "WrittenReport",
     "__version__",
     "auth_from_env",
     "check_server",
@@ -160,6 +178,7 @@ __all__ = [
     "sync",
     "validate",
     "write_metrics_textfile",
+    "write_program_report",
 ]
 
 

@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..input.folder import InputFolder
 from ..mappers import MappedResource, match_url
 from ..mapping_files import Mappings
-from ..pipeline import MappingOptions, fingerprint, map_one, mapping_context, mapping_digest, record_key, site_kinds_of
+from ..pipeline import MappingOptions, fingerprint, lookups_of, map_one, mapping_context, mapping_digest, record_key
 from ..run_report import RunReport
 from ..settings import Settings
 from ..sync_engine.identity import owned_tag, resource_id, run_source
@@ -128,16 +128,16 @@ class _Exporter:
 
     def export_kind(self, folder: InputFolder, kind: InputKind, writer: NdjsonExportWriter) -> None:
         digest = mapping_digest(self.mappings, self.options, kind)
-        site_kinds = site_kinds_of(folder) if kind is InputKind.CONTACTS else {}
+        lookups = lookups_of(folder) if kind is InputKind.CONTACTS else None
         for row in folder.records(kind):
             if isinstance(row, Rejection):
                 self._reject(row)
                 continue
-            mapped = map_one(row, self.mappings, self.options, site_kinds=site_kinds)
+            mapped = map_one(row, self.mappings, self.options, lookups=lookups)
             if isinstance(mapped, Skipped):
                 self.report.count(mapped.resource_type, Outcome.SKIPPED)
                 continue
-            record_print = fingerprint(row, digest, mapping_context(row, site_kinds))
+            record_print = fingerprint(row, digest, mapping_context(row, lookups))
             self._export_record(mapped, RecordOrigin(kind.value, record_key(row), record_print), writer)
 
     def _export_record(self, mapped: list[MappedResource], origin: RecordOrigin, writer: NdjsonExportWriter) -> None:

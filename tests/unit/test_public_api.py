@@ -23,10 +23,11 @@ PUBLIC = [
     "Auth", "AuthError", "AwsImportSettings", "BasicAuth", "BearerToken", "BulkExportError", "BulkExportResult",
     "ClientCredentials", "ConfigError", "ConflictPolicy", "FatalError", "FhirpeerError", "GoogleCredentials",
     "ImportKind", "ImportStatus", "InputFileError", "InternalError", "LockHeldError", "NoAuth", "NotFhirBase",
-    "Outcome", "Rejection", "RejectionLimitExceeded", "ResourceType", "RunAborted", "RunReport", "ServerCheck",
-    "ServerError", "ServerUnreachable", "Settings", "SmartBackendServices", "StatePathError", "StateStatus",
-    "SyncProgress", "TemporaryError", "WriteStrategy", "__version__", "auth_from_env", "check_server", "export_bulk",
-    "import_bulk", "load_settings", "report_schema", "status", "sync", "validate", "write_metrics_textfile",
+    "Outcome", "Rejection", "RejectionLimitExceeded", "ReportOptions", "ResourceType", "RunAborted", "RunReport",
+    "ServerCheck", "ServerError", "ServerUnreachable", "Settings", "SmartBackendServices", "StatePathError",
+    "StateStatus", "SyncProgress", "TemporaryError", "WriteStrategy", "WrittenReport", "__version__",
+    "auth_from_env", "check_server", "export_bulk", "import_bulk", "load_settings", "report_schema", "status",
+    "sync", "validate", "write_metrics_textfile", "write_program_report",
 ]  # fmt: skip
 HEAVY = ("requests", "jwt", "fhir", "pydantic", "yaml", "tenacity", "prometheus_client", "urllib3")
 

@@ -19,7 +19,7 @@ from fhirpeer.domain import InputKind, Outcome, Stage
 from fhirpeer.input.folder import InputFolder
 from fhirpeer.mappers import MappedResource
 from fhirpeer.mapping_files import load_mappings
-from fhirpeer.pipeline import MappingOptions, fingerprint, map_one, mapping_context, mapping_digest, site_kinds_of
+from fhirpeer.pipeline import MappingOptions, fingerprint, lookups_of, map_one, mapping_context, mapping_digest
 from fhirpeer.records import Accepted, TeamRows
 from fhirpeer.sync_engine.identity import owned_tag, resource_id
 
@@ -88,15 +88,15 @@ def test_the_sidecar_carries_the_hashes_and_fingerprints_the_sync_engine_compute
     expected_prints: dict[tuple[str, str], str] = {}
     for kind in folder.check():
         digest = mapping_digest(M, options, kind)
-        site_kinds = site_kinds_of(folder) if kind is InputKind.CONTACTS else {}
+        lookups = lookups_of(folder) if kind is InputKind.CONTACTS else None
         for row in folder.records(kind):
             assert isinstance(row, Accepted | TeamRows)
-            mapped = map_one(row, M, options, site_kinds=site_kinds)
+            mapped = map_one(row, M, options, lookups=lookups)
             if not isinstance(mapped, list):
                 continue
             key = row.team_id if isinstance(row, TeamRows) else row.record.key
             if any(not item.only_if_exists for item in mapped):  # records with something to export
-                expected_prints[(kind.value, key)] = fingerprint(row, digest, mapping_context(row, site_kinds))
+                expected_prints[(kind.value, key)] = fingerprint(row, digest, mapping_context(row, lookups))
             for item in mapped:
                 assert isinstance(item, MappedResource)
                 if not item.only_if_exists:
