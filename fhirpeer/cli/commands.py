@@ -192,7 +192,9 @@ def run_import(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     kind = args.kind
     auth = _import_auth(settings, kind)
-    aws = _aws_settings(args) if kind == str(ImportKind.AWS) else None
+    aws_flags = (args.aws_role_arn, args.aws_output_s3, args.aws_kms_key)
+    # with --kind auto a HealthLake URL is only recognised later: the flags given are enough to build the settings
+    aws = _aws_settings(args) if kind == str(ImportKind.AWS) or any(aws_flags) else None
     progress = None if args.no_progress else _import_progress
     report = import_bulk(
         settings, args.from_dir, kind=kind, location=args.location, auth=auth, aws=aws, timeout=args.timeout,
