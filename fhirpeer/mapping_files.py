@@ -289,11 +289,16 @@ def _resolve_columns(raw: dict[str, Any]) -> dict[InputKind, FileColumns]:
     return resolved
 
 
+#: libyaml's safe loader when PyYAML was built with it (its wheels are): the same documents, ~8x faster than the pure
+#: Python one — the mapping files are read at the start of every run, a third of a no-op rerun of 5k contacts
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"mapping file missing: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""

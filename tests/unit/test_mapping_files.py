@@ -552,3 +552,14 @@ def test_a_site_can_change_a_code_without_touching_python(site_copy: Path) -> No
     )
     (_, encounter) = map_contact(rec, SRC, m)  # the Appointment it may update, then the Encounter
     assert encounter.resource["class"]["code"] == "EMER"
+
+
+def test_the_fast_yaml_loader_reads_every_shipped_file_as_the_pure_python_one() -> None:
+    """mapping_files uses libyaml's CSafeLoader when PyYAML has it: the documents must be the same."""
+    from fhirpeer.mapping_files import _SAFE_LOADER
+
+    files = sorted(default_mappings_dir().glob("*.yaml"))
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=_SAFE_LOADER) == yaml.safe_load(text), path.name
