@@ -58,6 +58,7 @@ from _common import (
 from fhirpeer.api import check_server, client_ids_of, export_bulk, import_bulk, sync
 from fhirpeer.bulk.key_sidecar import read_key_lines
 from fhirpeer.bulk.manifest import read_manifest
+from fhirpeer.errors import FhirpeerError
 from fhirpeer.mappers import match_url
 from fhirpeer.mapping_files import load_mappings
 from fhirpeer.run_report import RunReport
@@ -255,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
                 gc.collect()
                 cpu0 = server_cpu_seconds(server.pid)
                 with Clock() as c:
-                    report = import_bulk(settings, bulk_dir, kind="hapi", poll_interval=2.0, timeout=3600)
+                    try:
+                        report = import_bulk(settings, bulk_dir, kind="hapi", poll_interval=2.0, timeout=3600)
+                    except FhirpeerError as exc:  # say so and keep the other runs' figures
+                        report = exc.report or RunReport(command="import", run_id="-")
+                        report.exit_code = exc.exit_code
+                        print(f"import failed: {exc}")
                 imported = Run("e. fhirpeer import ($import)", c.wall, c.cpu, server_cpu_seconds(server.pid) - cpu0,
                                sum(v.get("created", 0) + v.get("updated", 0) + v.get("unchanged", 0)
                                    for v in report.counts.values()),

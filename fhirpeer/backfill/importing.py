@@ -6,7 +6,8 @@
    (`server_check`): then the import is refused — nothing is sent — since it would put a second resource beside
    the EHR's (or anyone else's) one; sync links to or leaves those, by the ownership rules.
 3. The import is started and polled to its end; for HAPI the parts are served over loopback by fhirpeer for the
-   duration (`ExportFileServer`, with a one-time credential), the cloud imports read them where the caller put them.
+   duration (`ExportFileServer`, with a one-time credential), one job per type in import order (`stages_by_type`);
+   the cloud imports read them where the caller put them, in one job.
 4. Only a complete import (done, nothing refused) is recorded in the state store (`import_state`); one with refused
    resources cannot say which, so nothing is recorded and the next sync looks every key up on the server instead.
 
@@ -15,8 +16,9 @@ The run is listed in `fhirpeer status` like a sync, with its counts or its error
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..bulk import ExportFileServer, ImportFailed, ImportTimeout, read_manifest
@@ -135,13 +137,16 @@ def _import(
     auth: Auth | None,
     on_progress: ImportProgress | None,
 ) -> ImportStatus:
-    def to_end(files_credential: str | None, location: str) -> ImportStatus:
+    deadline = time.monotonic() + request.timeout
+
+    def to_end(files_credential: str | None, location: str, part: Manifest) -> ImportStatus:
         importer = importer_for(kind, client.base_url, auth=auth, file_credential=files_credential, aws=request.aws)
-        job = importer.start(manifest, location)
+        job = importer.start(part, location)
         try:
             return run_to_end(
-                importer, job, poll_interval=request.poll_interval, timeout=request.timeout, on_progress=on_progress
-            )
+                importer, job, poll_interval=request.poll_interval, timeout=max(deadline - time.monotonic(), 1.0),
+                on_progress=on_progress,
+            )  # fmt: skip
         except (ImportFailed, ImportTimeout) as exc:  # started: the server may hold part of the export now
             raise RunAborted(
                 f"{exc}; nothing was recorded in the state store — a rerun of the import (the same ids) or a sync "
@@ -151,6 +156,41 @@ def _import(
 
     if kind is ImportKind.HAPI:
         with ExportFileServer(request.directory, verify=False) as files:  # verified already
-            return to_end(files.basic_credential, files.url)
+            statuses: list[ImportStatus] = []
+            for stage in stages_by_type(manifest):
+                statuses.append(to_end(files.basic_credential, files.url, stage))
+                if not statuses[-1].complete:  # dependants of refused resources would be refused too
+                    break
+            return merged(statuses)
     assert request.location is not None
-    return to_end(None, request.location)
+    return to_end(None, request.location, manifest)
+
+
+def stages_by_type(manifest: Manifest) -> list[Manifest]:
+    """One manifest per type, in import order. HAPI's $import writes the chunks of one job in parallel and checks
+    referential integrity on each write, so an Encounter can be written before the Patient it points at (20k
+    contacts: every Encounter refused, HAPI-1094); a job per type, each run to its end before the next, keeps the
+    targets of every reference ahead of it."""
+    return [
+        replace(manifest, outputs=tuple(o for o in manifest.outputs if o.type == rtype))
+        for rtype in manifest.import_order
+        if any(o.type == rtype for o in manifest.outputs)
+    ]
+
+
+def merged(statuses: list[ImportStatus]) -> ImportStatus:
+    """The statuses of consecutive jobs as one: the last job's state and id, counts and errors summed."""
+    last = statuses[-1]
+    by_type: dict[str, int] = {}
+    for status in statuses:
+        for rtype, count in status.imported_by_type.items():
+            by_type[rtype] = by_type.get(rtype, 0) + count
+    imported = [s.imported for s in statuses]
+    failed = [s.failed for s in statuses]
+    return replace(
+        last,
+        imported=None if None in imported else sum(i or 0 for i in imported),
+        failed=None if all(f is None for f in failed) else sum(f or 0 for f in failed),
+        imported_by_type=by_type,
+        errors=tuple(e for s in statuses for e in s.errors),
+    )
