@@ -33,6 +33,7 @@ from .identity import owned_tag, run_source
 from .outgoing import Outgoing
 from .planner import Action, PlannedWrite, Planner, PlannerConfig
 from .provenance import ProvenanceTarget, ProvenanceWriter
+from .receiver import RECEIVER_KEPT, RECEIVER_OWNED_TYPES
 from .resolver import ReferenceResolver
 from .server_lookup import ServerLookup
 from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, RecordSynced, StateStore, Written
@@ -182,12 +183,12 @@ class SyncEngine:
         by_type: dict[ResourceType, list[MappedResource]] = {}
         pending: dict[tuple[str, str], RecordSynced] = {}
         items_of: dict[tuple[str, str], tuple[str, str]] = {}
+        unchanged: list[RecordSynced] = []
         for record in records:
             key = record_key(record)
             known = synced.get(key)
             if known is not None and known.fingerprint == fingerprints[key]:
-                for rtype in known.types:
-                    self._count(rtype, Outcome.UNCHANGED)
+                unchanged.append(known)
                 continue
             mapped = map_one(record, self.ctx.mappings, self.ctx.options, site_kinds=site_kinds)
             if isinstance(mapped, Skipped):
@@ -199,6 +200,7 @@ class SyncEngine:
             for item in mapped:
                 by_type.setdefault(item.resource_type, []).append(item)
                 items_of[(str(item.resource_type), item.key)] = (kind.value, key)
+        self._count_unchanged(unchanged)
         plans = [self._plan_type(rtype, by_type[rtype]) for rtype in ResourceType if rtype in by_type]
         for type_plan in plans:  # a record that did not get through is mapped again next time
             for failed in type_plan.failed:
@@ -209,6 +211,21 @@ class SyncEngine:
                     types = tuple(t for t in record.types if t != skipped[0])
                     pending[items_of[skipped]] = RecordSynced(record.kind, record.key, record.fingerprint, types)
         return PreparedChunk(len(rows), plans, pending, items_of)
+
+    def _count_unchanged(self, records: list[RecordSynced]) -> None:
+        """Records not even mapped: their resources stand as fhirpeer last wrote them — or as their receiver moved
+        them on, which is reported as such (the state store knows it from a sync or `fhirpeer outcomes`)."""
+        moved: set[tuple[str, str]] = set()
+        for rtype in RECEIVER_OWNED_TYPES:
+            keys = [r.key for r in records if rtype in r.types]
+            rows = self.ctx.state.lookup(rtype, keys) if keys else {}
+            moved |= {(str(rtype), k) for k, row in rows.items() if row.owner == OWNER_RECEIVER}
+        for record in records:
+            for rtype in record.types:
+                if (rtype, record.key) in moved:
+                    self._kept_by_receiver(ResourceType(rtype), record.key, RECEIVER_KEPT)
+                else:
+                    self._count(rtype, Outcome.UNCHANGED)
 
     def _plan_type(self, rtype: ResourceType, items: list[MappedResource]) -> TypePlan:
         """Check, resolve and plan one type's resources of a chunk; count what needs no write."""

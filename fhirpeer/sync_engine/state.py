@@ -108,8 +108,12 @@ class RunLock:
     """An OS file lock beside the store: released by the kernel when its process dies, so a lock left by
     a killed run is stale by construction and the next run simply takes it."""
 
+    suffix = ".lock"
+    holder = "sync"
+    error: type[LockHeldError] = LockHeldError
+
     def __init__(self, state_path: Path):
-        self.path = Path(str(state_path) + ".lock")
+        self.path = Path(str(state_path) + self.suffix)
         self._lock = FileLock(str(self.path), timeout=0)
 
     def __enter__(self) -> RunLock:
@@ -117,11 +121,11 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
         except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
-            raise LockHeldError(
-                f"another fhirpeer sync is running on this state store ({self.path}); nothing was done"
+            raise self.error(
+                f"another fhirpeer {self.holder} is running on this state store ({self.path}); nothing was done"
             ) from None
         except OSError as exc:
-            raise StatePathError(f"state store lock {self.path}: cannot be created ({_sqlite_reason(exc)})") from None
+            raise StatePathError(f"state store lock {self.path}: cannot be created ({sqlite_reason(exc)})") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -139,7 +143,7 @@ class StateStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         except (OSError, sqlite3.Error) as exc:
-            raise StatePathError(f"state store {self.path}: cannot be opened ({_sqlite_reason(exc)})") from None
+            raise StatePathError(f"state store {self.path}: cannot be opened ({sqlite_reason(exc)})") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -149,7 +153,7 @@ class StateStore:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StatePathError(
-                f"state store {self.path}: not a fhirpeer state store ({_sqlite_reason(exc)}); "
+                f"state store {self.path}: not a fhirpeer state store ({sqlite_reason(exc)}); "
                 "point --state at a new path or at the file an earlier sync created"
             ) from None
         self._mutex = threading.Lock()
@@ -239,6 +243,16 @@ class StateStore:
             db.executemany(
                 "DELETE FROM records WHERE target=? AND kind=? AND key=?", [(self.target, kind, k) for k in keys]
             )
+
+    def mark_receiver_owned(self, resource_type: str, keys: Iterable[str]) -> int:
+        """What fhirpeer wrote under these keys has been moved on by its receiver (seen by `fhirpeer outcomes`):
+        later syncs leave it alone and say so. Returns how many rows changed owner."""
+        with self._tx() as db:
+            cur = db.executemany(
+                "UPDATE synced SET owner=? WHERE target=? AND resource_type=? AND key=? AND owner=?",
+                [(OWNER_RECEIVER, self.target, str(resource_type), k, OWNER_FHIRPEER) for k in keys],
+            )
+            return max(cur.rowcount, 0)
 
     def server_ids(self, resource_type: str, keys: Iterable[str]) -> dict[str, str]:
         return {k: row.server_id for k, row in self.lookup(resource_type, keys).items() if row.server_id}
@@ -404,7 +418,7 @@ def check_state_path(path: Path) -> None:
                 )
 
 
-def _sqlite_reason(exc: BaseException) -> str:
+def sqlite_reason(exc: BaseException) -> str:
     """SQLite's own words (\"unable to open database file\"), or the OS error's; never a path with data."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
