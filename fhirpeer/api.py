@@ -40,6 +40,7 @@ from .transport.base_probe import read_capability_statement
 from .transport.capabilities import ServerCapabilities, StrategyPlan, choose_strategy, parse_capability_statement
 from .transport.capability_advice import cannot_write_lines, verdict_lines
 from .transport.client import FhirClient
+from .transport.referral_support import ReferralTaskSupport, referral_task_support
 from .transport.retry import RetryBudget, RetryPolicy
 
 log = logging.getLogger("fhirpeer.sync")
@@ -119,6 +120,13 @@ class ServerCheck:
         """The write strategy per resource type (None: fhirpeer cannot write it to this server)."""
         return {str(t): _name(self.plan.strategy_for(str(t))) for t in self.resource_types}
 
+    @property
+    def referral_tasks(self) -> ReferralTaskSupport | None:
+        """Task create/update and search by focus, owner and `_lastUpdated` (None: no handoffs to check for)."""
+        if ResourceType.TASK not in self.resource_types:
+            return None
+        return referral_task_support(self.capabilities)
+
     def verdict(self) -> list[str]:
         """The FHIR version check, strategies forced by configuration, whether the server can hold the export
         and, if not, what would make it work — as lines of text."""
@@ -140,6 +148,7 @@ class ServerCheck:
                 for p in self.plan.problems
             ],
             "blocking": self.blocking,
+            "referral_tasks": self.referral_tasks.to_dict() if self.referral_tasks else None,
         }
 
 
@@ -260,6 +269,7 @@ def _locked_sync(
         try:
             check = _server_check(clients[0], types, settings, mappings)
             strategies, server_warnings = _strategies(check)
+            server_warnings += _referral_loop_warnings(check)
             ctx = SyncContext(
                 folder, settings, mappings, state, clients[0], clients[1:], strategies,
                 client_ids=client_ids_of(check.capabilities, settings), dry_run=dry_run,
@@ -336,6 +346,12 @@ def _strategies(check: ServerCheck) -> tuple[dict[ResourceType, WriteStrategy], 
         if strategy is not None:
             chosen[t] = strategy
     return chosen, [f"server: {p.message}" for p in check.plan.problems if not p.blocking]
+
+
+def _referral_loop_warnings(check: ServerCheck) -> list[str]:
+    """What the server lacks for receivers to find and answer the referral Tasks a sync writes."""
+    support = check.referral_tasks
+    return [f"server: {w}" for w in support.sync_warnings()] if support else []
 
 
 @dataclass(frozen=True)

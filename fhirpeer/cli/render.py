@@ -135,6 +135,24 @@ def status_text(status: StateStatus) -> str:
     return "\n".join(lines)
 
 
+def referral_task_lines(check: ServerCheck) -> list[str]:
+    """Task create/update and search by focus, owner and `_lastUpdated`, and what is missing for the handoff loop
+    (nothing when the export has no handoffs)."""
+    support = check.referral_tasks
+    if support is None:
+        return []
+    lines = [
+        "",
+        "referral Tasks (closing the loop on handoffs):",
+        f"  Task create: {_yes(support.create)}, update: {_yes(support.update)}; search by focus: "
+        f"{_yes(support.by_focus)}, by owner: {_yes(support.by_owner)}, by _lastUpdated: "
+        f"{_yes(support.by_last_updated)}",
+    ]
+    lines += [f"  warning: {w}" for w in (*support.sync_warnings(), *support.outcomes_warnings())]
+    return lines
+
+
 def server_check_text(check: ServerCheck) -> str:
-    """The capabilities table, the strategy per type, problems and the verdict."""
-    return render_capability_table(check) + "\n".join(check.verdict()) + "\n"
+    """The capabilities table, the strategy per type, problems, the referral Task support and the verdict."""
+    return render_capability_table(check) + "\n".join([*referral_task_lines(check), *check.verdict()]) + "\n"
+
