@@ -13,6 +13,7 @@ The public API (what the CLI itself uses; stable for schedulers such as Airflow)
     fhirpeer.validate("/data/exports/today")            # offline: map and check, send nothing
     check = fhirpeer.check_server(settings)            # capabilities, strategy per type, check.blocking
     fhirpeer.status(settings)                          # runs, quarantined records and conflicts, as data
+    fhirpeer.outcomes(settings, "outcomes.csv")        # handoff outcomes read back (incremental, polite polling)
 
 Nothing in the package configures logging, prints or reads the environment unless asked to (`Settings.from_env`,
 `auth_from_env`). Names are imported lazily, so `import fhirpeer` stays light.
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
         StatePathError,
         TemporaryError,
     )
+    from .outcomes_api import OutcomesResult, outcomes
+    from .program_report.outcomes_report import OutcomesReport
     from .run_metrics import write_metrics_textfile
     from .run_report import RunReport, report_schema
     from .settings import Settings, load_settings
@@ -74,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "NoAuth": "transport.auth",
     "NotFhirBase": "errors",
     "Outcome": "domain",
+    "OutcomesReport": "program_report.outcomes_report",
+    "OutcomesResult": "outcomes_api",
     "Rejection": "domain",
     "RejectionLimitExceeded": "errors",
     "ResourceType": "domain",
@@ -92,6 +97,7 @@ _EXPORTS: dict[str, str] = {
     "auth_from_env": "transport.auth",
     "check_server": "api",
     "load_settings": "settings",
+    "outcomes": "outcomes_api",
     "report_schema": "run_report",
     "status": "api",
     "sync": "api",
@@ -115,6 +121,8 @@ __all__ = [
     "NoAuth",
     "NotFhirBase",
     "Outcome",
+    "OutcomesReport",
+    "OutcomesResult",
     "Rejection",
     "RejectionLimitExceeded",
     "ResourceType",
@@ -134,6 +142,7 @@ __all__ = [
     "auth_from_env",
     "check_server",
     "load_settings",
+    "outcomes",
     "report_schema",
     "status",
     "sync",

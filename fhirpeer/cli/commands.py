@@ -11,10 +11,12 @@ import sys
 from .. import (
     Auth,
     Outcome,
+    OutcomesReport,
     RunReport,
     Settings,
     auth_from_env,
     check_server,
+    outcomes,
     status,
     sync,
     validate,
@@ -23,7 +25,7 @@ from .. import (
 from .logging_setup import configure_logging
 from .output import emit
 from .progress import progress_for
-from .render import report_table, server_check_text, status_text
+from .render import outcomes_text, report_table, server_check_text, status_text
 
 _SETTING_FLAGS = (
     "mappings", "site_timezone", "namespace", "server", "state", "batch_size", "workers", "conflict_policy",
@@ -111,6 +113,25 @@ def run_check_server(args: argparse.Namespace) -> int:
     else:
         emit(server_check_text(check), end="")
     return 0 if check.ok else 1
+
+
+def run_outcomes(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    result = outcomes(settings, args.out, since=args.since, force=args.force, auth=_auth(settings))
+    emit(outcomes_text(result))
+    deliver_outcomes(result.report, args)
+    return result.report.exit_code
+
+
+def deliver_outcomes(report: OutcomesReport, args: argparse.Namespace) -> None:
+    """Write the outcomes run report where --report-json asks (a failure to write it is said on stderr)."""
+    if args.report_json is None:
+        return
+    try:
+        report.write_json(args.report_json)
+    except OSError as exc:
+        print(f"fhirpeer: could not write {args.report_json}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
 
 
 def run_sample(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from datetime import date, datetime
 from pathlib import Path
 
 from .. import ConflictPolicy, WriteStrategy, __version__
@@ -26,6 +27,14 @@ def rejection_limit(text: str) -> str:
     if not re.fullmatch(r"\s*\d+(\.\d+)?%\s*|\s*\d+\s*", text):
         raise argparse.ArgumentTypeError(f"must be a number of records (50) or a percentage (2%), not {text!r}")
     return text.strip()
+
+
+def date_or_datetime(text: str) -> date | datetime:
+    """An argparse type: an ISO 8601 date (2026-11-01) or date and time (2026-11-01T08:00:00-05:00)."""
+    try:
+        return date.fromisoformat(text) if len(text.strip()) == 10 else datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an ISO 8601 date or date-time, not {text!r}") from None
 
 
 def _verbose(p: argparse.ArgumentParser) -> None:
@@ -98,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print capabilities, strategies and problems as JSON")
     _verbose(p)
 
+    _outcomes_parser(sub)
+
     p = sub.add_parser("sample", help="generate a realistic sample program export (seeded)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument(
@@ -113,3 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-running", action="store_true", help="leave the server running at the end")
     _verbose(p)
     return parser
+
+
+def _outcomes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "outcomes", help="read what became of each handoff back from the server into a CSV (incremental)"
+    )
+    p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
+    p.add_argument("--out", type=Path, required=True, help="the outcomes CSV, written complete on every run")
+    p.add_argument(
+        "--since", type=date_or_datetime, metavar="DATE",
+        help="read what changed after this date or date-time instead of since the last outcomes run",
+    )  # fmt: skip
+    p.add_argument(
+        "--force", action="store_true", help="poll the server even if the last poll is less than 15 minutes old"
+    )
+    p.add_argument("--state", type=Path, help="state store (default .fhirpeer/state.sqlite; the sync's)")
+    p.add_argument("--config", type=Path, help="YAML config file (settings; never secrets)")
+    p.add_argument("--mappings", type=Path, help="a site's edited copy of the mapping files")
+    p.add_argument("--namespace", help="identifier namespace URI (overrides identifiers.yaml)")
+    p.add_argument("--timezone", dest="site_timezone", help="IANA zone for dates without an offset")
+    p.add_argument("--report-json", type=Path, help="write the run report (JSON) here, whatever the outcome")
+    _verbose(p)
+    p.add_argument("--log-format", choices=["text", "json"], help="log line format on stderr")

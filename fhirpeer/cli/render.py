@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from .. import Outcome, ResourceType, RunReport, ServerCheck, StateStatus
+from .. import Outcome, OutcomesResult, ResourceType, RunReport, ServerCheck, StateStatus
 
 #: The outcome columns of a sync's summary table.
 SYNC_COLUMNS = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.FAILED, Outcome.SKIPPED)
@@ -156,3 +156,26 @@ def server_check_text(check: ServerCheck) -> str:
     """The capabilities table, the strategy per type, problems, the referral Task support and the verdict."""
     return render_capability_table(check) + "\n".join([*referral_task_lines(check), *check.verdict()]) + "\n"
 
+
+def outcomes_text(result: OutcomesResult) -> str:
+    """How an outcomes run read the server, the handoffs per outcome, what changed, the CSV and the warnings."""
+    r = result.report
+    if not r.polled:
+        head = f"outcomes run {r.run_id}: not polled — written from the state store"
+    elif r.full_read:
+        head = f"outcomes run {r.run_id}: read every handoff ({r.redecided} decided)"
+    else:
+        head = f"outcomes run {r.run_id}: read what changed since {r.since} ({r.redecided} handoff(s) decided again)"
+    names = list(r.counts)
+    widths = [max(len(n), 9) for n in names]
+    lines = [
+        head,
+        "  ".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True)),
+        "  ".join(f"{r.counts[n]:>{w}}" for n, w in zip(names, widths, strict=True)),
+    ]
+    if r.polled:
+        moved = ", ".join(f"{len(keys)} {o}" for o, keys in r.changes.items() if keys)
+        lines.append(f"changed since the last run: {r.changed}" + (f" (now {moved})" if moved else ""))
+    lines.append(f"wrote {result.path} ({r.handoffs} handoff(s)); exit code {r.exit_code}")
+    lines += [f"warning: {w}" for w in r.warnings[:10]]
+    return "\n".join(lines)

@@ -29,6 +29,7 @@ LAYERS: list[list[str]] = [
     ["fhirpeer.checks", "fhirpeer.pipeline", "fhirpeer.preview_files"],
     ["fhirpeer.sync_engine", "fhirpeer.offline_validation", "fhirpeer.program_report", "fhirpeer.bulk"],
     ["fhirpeer.api"],
+    ["fhirpeer.outcomes_api"],  # `fhirpeer outcomes` on top of the API's clients
     ["fhirpeer"],  # the package itself: lazy names only
     ["fhirpeer.demo"],
     ["fhirpeer.cli"],
