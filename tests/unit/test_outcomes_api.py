@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -13,6 +13,7 @@ import pytest
 
 import fhirpeer
 from fhirpeer.cli import main
+from fhirpeer.cli.parser import date_or_datetime
 from fhirpeer.program_report.outcomes_report import outcomes_report_schema
 from fhirpeer.sync_engine.outcome_state import OutcomeRun, OutcomeStore, StoredOutcome
 from fhirpeer.sync_engine.state import target_id
@@ -125,3 +126,22 @@ def test_the_cli_says_when_it_did_not_poll(tmp_path: Path, capsys: pytest.Captur
     assert "not polled — written from the state store" in out
     assert "warning: not polled: run r0 polled this server 2 minute(s) ago" in out
     assert csv_rows(tmp_path / "o.csv") == []  # the header alone: no handoff decided yet
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("2026-11-01", date(2026, 11, 1)),
+        ("2026-11-01T08:00:00-05:00", datetime(2026, 11, 1, 13, 0, tzinfo=UTC)),
+        ("2026-11-01T08:00:00Z", datetime(2026, 11, 1, 8, 0, tzinfo=UTC)),
+    ],
+)
+def test_since_takes_a_date_or_a_date_time(text: str, parsed: date) -> None:
+    assert date_or_datetime(text) == parsed
+
+
+def test_since_that_is_no_date_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        main(["outcomes", "--out", str(tmp_path / "o.csv"), "--since", "last tuesday"])
+    assert usage.value.code == 2
+    assert "--since: must be an ISO 8601 date or date-time, not 'last tuesday'" in capsys.readouterr().err
