@@ -14,6 +14,7 @@ The public API (what the CLI itself uses; stable for schedulers such as Airflow)
     check = fhirpeer.check_server(settings)            # capabilities, strategy per type, check.blocking
     fhirpeer.status(settings)                          # runs, quarantined records and conflicts, as data
     fhirpeer.outcomes(settings, "outcomes.csv")        # handoff outcomes read back (incremental, polite polling)
+    fhirpeer.write_program_report(settings, "report/")  # engagement report computed from the server
 
 Nothing in the package configures logging, prints or reads the environment unless asked to (`Settings.from_env`,
 `auth_from_env`). Names are imported lazily, so `import fhirpeer` stays light.
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .api import ServerCheck, StateStatus, check_server, status, sync, validate
+    from .api import ServerCheck, StateStatus, WrittenReport, check_server, status, sync, validate, write_program_report
     from .domain import ConflictPolicy, Outcome, Rejection, ResourceType, WriteStrategy
     from .errors import (
         AuthError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
         TemporaryError,
     )
     from .outcomes_api import OutcomesResult, outcomes
+    from .program_report import ReportOptions
     from .program_report.outcomes_report import OutcomesReport
     from .run_metrics import write_metrics_textfile
     from .run_report import RunReport, report_schema
@@ -81,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "OutcomesResult": "outcomes_api",
     "Rejection": "domain",
     "RejectionLimitExceeded": "errors",
+    "ReportOptions": "program_report",
     "ResourceType": "domain",
     "RunAborted": "errors",
     "RunReport": "run_report",
@@ -94,6 +97,7 @@ _EXPORTS: dict[str, str] = {
     "SyncProgress": "sync_engine.engine",
     "TemporaryError": "errors",
     "WriteStrategy": "domain",
+    "WrittenReport": "api",
     "auth_from_env": "transport.auth",
     "check_server": "api",
     "load_settings": "settings",
@@ -103,6 +107,7 @@ _EXPORTS: dict[str, str] = {
     "sync": "api",
     "validate": "api",
     "write_metrics_textfile": "run_metrics",
+    "write_program_report": "api",
 }
 
 __all__ = [
@@ -125,6 +130,7 @@ __all__ = [
     "OutcomesResult",
     "Rejection",
     "RejectionLimitExceeded",
+    "ReportOptions",
     "ResourceType",
     "RunAborted",
     "RunReport",
@@ -138,6 +144,7 @@ __all__ = [
     "SyncProgress",
     "TemporaryError",
     "WriteStrategy",
+    "WrittenReport",
     "__version__",
     "auth_from_env",
     "check_server",
@@ -148,6 +155,7 @@ __all__ = [
     "sync",
     "validate",
     "write_metrics_textfile",
+    "write_program_report",
 ]
 
 

@@ -39,6 +39,9 @@ class Vocabulary:
     genders: frozenset[str]
     disciplines: frozenset[str]
     site_kinds: frozenset[str]
+    enrollment_statuses: frozenset[str]
+    programs: frozenset[str]
+    end_reasons: frozenset[str]
     tz: ZoneInfo
 
 
@@ -161,7 +164,7 @@ class SiteRecord(Record):
 class ContactRecord(Record):
     key_fields: ClassVar = ("contact_id",)
     coded_fields: ClassVar = {"mode": "modes", "status": "contact_statuses", "setting": "settings"}
-    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id", "handoff_id")
+    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id", "handoff_id", "enrollment_id")
     contact_id: str
     patient_mrn: str
     peer_id: str
@@ -173,6 +176,7 @@ class ContactRecord(Record):
     site_id: str | None = None
     purposes: tuple[str, ...] = ()
     handoff_id: str | None = None  # the handoff this contact fulfils
+    enrollment_id: str | None = None  # the program enrollment (EpisodeOfCare) it belongs to
 
     @field_validator("start", mode="before")
     @classmethod
@@ -253,6 +257,31 @@ class HandoffRecord(Record):
         return _timestamp(v, _vocab(info).tz)
 
 
+class EnrollmentRecord(Record):
+    key_fields: ClassVar = ("enrollment_id",)
+    coded_fields: ClassVar = {"status": "enrollment_statuses", "end_reason": "end_reasons", "program": "programs"}
+    ref_fields: ClassVar = ("patient_mrn", "peer_id", "team_id", "site_id", "referral_handoff_id")
+    enrollment_id: str
+    patient_mrn: str
+    start_date: date
+    status: str
+    end_date: date | None = None
+    end_reason: str | None = None
+    peer_id: str | None = None
+    team_id: str | None = None
+    site_id: str | None = None
+    program: str | None = None
+    referral_handoff_id: str | None = None
+
+    _d = field_validator("start_date", "end_date", mode="before")(lambda v: _date(v))
+
+    @model_validator(mode="after")
+    def _period_order(self) -> EnrollmentRecord:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date: before start_date")
+        return self
+
+
 @dataclass(frozen=True)
 class Accepted:
     """A valid row as its domain record, and where it came from."""
@@ -276,6 +305,7 @@ RECORD_MODELS: dict[InputKind, type[Record]] = {
     InputKind.PATIENTS: PatientRecord,
     InputKind.CARE_TEAM: CareTeamMemberRecord,
     InputKind.HANDOFFS: HandoffRecord,
+    InputKind.ENROLLMENTS: EnrollmentRecord,
     InputKind.CONTACTS: ContactRecord,
 }
 
