@@ -15,7 +15,14 @@ import fhirpeer
 PACKAGE = Path(fhirpeer.__file__).parent
 
 LAYERS: list[list[str]] = [
-    ["fhirpeer._version", "fhirpeer.domain", "fhirpeer.errors", "fhirpeer.contract", "fhirpeer.r4_value_sets"],
+    [
+        "fhirpeer._version",
+        "fhirpeer.domain",
+        "fhirpeer.errors",
+        "fhirpeer.contract",
+        "fhirpeer.r4_value_sets",
+        "fhirpeer.cell_values",
+    ],
     ["fhirpeer.records", "fhirpeer.settings", "fhirpeer.run_report", "fhirpeer.transport"],
     ["fhirpeer.mapping_files"],
     ["fhirpeer.input", "fhirpeer.mappers", "fhirpeer.bundles"],
