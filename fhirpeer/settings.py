@@ -6,6 +6,8 @@ reads them from the environment or from files only.
 
 from __future__ import annotations
 
+import codecs
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +33,12 @@ class Settings(BaseSettings):
     namespace: str | None = None  # overrides mappings/identifiers.yaml `namespace`
     mappings: Path | None = None  # a site's edited copy of mappings/
     site_timezone: str = "UTC"
+    # how the site's spreadsheets save their CSV files
+    encoding: str = "utf-8"  # a BOM is allowed; e.g. cp1252 for Excel's "CSV (Comma delimited)" on Windows
+    delimiter: str | None = None  # None: recognised from each header (comma, semicolon or tab)
+    date_formats: list[str] = []  # strptime patterns tried in order after ISO 8601, e.g. "%m/%d/%Y %I:%M %p"
+    full_export: bool = False  # the export holds every record: what it lacks was removed at the source
+    retract_absent: bool = False  # with full_export: mark records absent from it entered-in-error on the server
     part2_labels: bool = True
     send_text_contacts: bool = False
     state: Path = Path(".fhirpeer/state.sqlite")
@@ -59,6 +67,38 @@ class Settings(BaseSettings):
             raise ValueError("unknown IANA time zone") from exc
         return value
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError as exc:
+            raise ValueError("unknown encoding (e.g. utf-8, cp1252, latin-1, utf-16)") from exc
+        return value
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _one_delimiter(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        named = _DELIMITER_NAMES.get(str(value).strip().casefold(), value)
+        if named not in _DELIMITER_NAMES.values():
+            raise ValueError("must be a comma, a semicolon or a tab (',', ';', 'tab')")
+        return named
+
+    @field_validator("date_formats")
+    @classmethod
+    def _strptime_patterns(cls, value: list[str]) -> list[str]:
+        sample = datetime(2026, 11, 23, 14, 30, 5)
+        for pattern in value:
+            try:
+                datetime.strptime(sample.strftime(pattern), pattern)
+            except ValueError as exc:
+                raise ValueError("each entry must be a strptime pattern such as %m/%d/%Y") from exc
+            if "%" not in pattern:
+                raise ValueError("each entry must be a strptime pattern such as %m/%d/%Y")
+        return value
+
     @field_validator("batch_size", "workers", "max_attempts")
     @classmethod
     def _positive(cls, value: int) -> int:
@@ -69,6 +109,9 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.site_timezone)
+
+
+_DELIMITER_NAMES = {",": ",", "comma": ",", ";": ";", "semicolon": ";", "\t": "\t", "tab": "\t"}
 
 
 def _settings_class(config_file: Path | None) -> type[Settings]:
