@@ -24,7 +24,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .api import ServerCheck, StateStatus, check_server, status, sync, validate
-    from .domain import ConflictPolicy, Outcome, Rejection, ResourceType, WriteStrategy
+    from .domain import ConflictPolicy, FileSummary, InputWarning, Outcome, Rejection, ResourceType, WriteStrategy
     from .errors import (
         AuthError,
         ConfigError,
@@ -51,7 +51,9 @@ _EXPORTS: dict[str, str] = {
     "ConflictPolicy": "domain",
     "FatalError": "errors",
     "FhirpeerError": "errors",
+    "FileSummary": "domain",
     "InputFileError": "errors",
+    "InputWarning": "domain",
     "LockHeldError": "errors",
     "NoAuth": "transport.auth",
     "Outcome": "domain",
@@ -84,7 +86,9 @@ __all__ = [
     "ConflictPolicy",
     "FatalError",
     "FhirpeerError",
+    "FileSummary",
     "InputFileError",
+    "InputWarning",
     "LockHeldError",
     "NoAuth",
     "Outcome",

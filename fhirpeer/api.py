@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .domain import InputKind, ResourceType, WriteStrategy
+from .domain import InputKind, InputWarning, ResourceType, WriteStrategy
 from .errors import ConfigError
 from .input.folder import InputFolder
 from .mapping_files import Mappings, load_mappings
@@ -123,7 +123,7 @@ def check_server(settings: Settings, input_dir: str | Path | None = None, *, aut
     mappings = _mappings(settings)
     kinds: list[InputKind] = list(InputKind)
     if input_dir is not None:
-        kinds = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz)).check()
+        kinds = InputFolder.for_settings(Path(input_dir), mappings, settings).check()
     types = resource_types_of(kinds)
     clients = make_clients(settings, auth=auth)
     with clients[0] as client:
@@ -142,7 +142,7 @@ def sync(
     settings = settings or load_settings()
     run_id = uuid.uuid4().hex[:12]
     mappings = _mappings(settings)
-    folder = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz))
+    folder = InputFolder.for_settings(Path(input_dir), mappings, settings)
     types = resource_types_of(folder.check())
     with RunLock(settings.state):
         clients = make_clients(settings, settings.workers + 1, auth=auth)
@@ -161,7 +161,7 @@ def sync(
             for c in clients:
                 c.close()
     report.server = settings.server
-    report.warnings[:0] = server_warnings
+    report.warnings[:0] = [InputWarning(None, None, None, w) for w in server_warnings]
     return report
 
 

@@ -29,7 +29,7 @@ def validate_export(
     """Map every record, check every resource, count; optionally write what would be sent."""
     started = time.perf_counter()
     report = RunReport(command="validate")
-    folder = InputFolder(input_dir, mappings, mappings.vocabulary(settings.tz))
+    folder = InputFolder.for_settings(input_dir, mappings, settings)
     kinds = folder.check()
     options = MappingOptions(settings.part2_labels, settings.send_text_contacts)
     writers: list[NdjsonWriter | BundleFolderWriter] = []
@@ -39,22 +39,23 @@ def validate_export(
         writers.append(BundleFolderWriter(bundles_dir, mappings, settings.batch_size))
     roster_keys: dict[ResourceType, set[str]] = {t: set() for t in ResourceType if t.is_roster}
     present = {k.resource_type for k in kinds}
-    dangling: Counter[str] = Counter()
+    dangling: Counter[tuple[str, str]] = Counter()
     try:
         for kind in kinds:
             for item in mapped_items(folder, kind, mappings, options):
                 if isinstance(item, Rejection):
-                    report.reject(item)
-                    report.count(item.resource_type, Outcome.FAILED)
+                    report.reject_record(item)
                 elif isinstance(item, Skipped):
-                    report.count(item.resource_type, Outcome.SKIPPED)
+                    report.skip(item)
                 else:
                     _accept(item, report, writers, roster_keys, present, dangling, check_structure)
     finally:
         for writer in writers:
             writer.close()
-    for where, n in sorted(dangling.items()):
-        report.warnings.append(f"{where}: {n} reference(s) to keys not in this export (they must exist on the server)")
+    report.warnings.extend(folder.warnings)
+    report.files = folder.summaries()
+    for (file, column), n in sorted(dangling.items()):
+        report.warn(f"{n} reference(s) to keys not in this export (they must exist on the server)", file, None, column)
     report.seconds = time.perf_counter() - started
     report.exit_code = 1 if report.rejected else 0
     return report
@@ -66,7 +67,7 @@ def _accept(
     writers: list[NdjsonWriter | BundleFolderWriter],
     roster_keys: dict[ResourceType, set[str]],
     present: set[ResourceType],
-    dangling: Counter[str],
+    dangling: Counter[tuple[str, str]],
     check_structure: bool,
 ) -> None:
     problems = check_resource(item.resource) if check_structure else []
@@ -81,7 +82,7 @@ def _accept(
         roster_keys[item.resource_type].add(item.key)
     for ref in item.refs:
         if ref.resource_type in present and ref.key not in roster_keys[ref.resource_type]:
-            dangling[f"{item.sources[0].file} {ref.column}"] += 1
+            dangling[(item.sources[0].file, ref.column)] += 1
     report.count(item.resource_type, Outcome.VALID)
     for writer in writers:
         writer.write(item)

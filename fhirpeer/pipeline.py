@@ -54,8 +54,14 @@ def map_record(row: Accepted, m: Mappings, options: MappingOptions) -> MappedRes
         return map_patient(rec, src, m)
     if isinstance(rec, ContactRecord):
         if not is_sent(rec, m, options.send_text_contacts):
-            return Skipped(ResourceType.ENCOUNTER, rec.contact_id, f"mode {rec.mode} is not sent (configuration)")
+            return Skipped(ResourceType.ENCOUNTER, rec.contact_id, _not_sent_reason(rec.mode), src.file)
         return map_contact(rec, src, m, part2=part2)
     if isinstance(rec, HandoffRecord):
         return map_handoff(rec, src, m, part2=part2)
     raise TypeError(f"no mapper for {type(rec).__name__}")
+
+
+def _not_sent_reason(mode: str) -> str:
+    if mode == "text":
+        return "mode text: text contacts are not sent (setting send_text_contacts)"
+    return f"mode {mode}: not sent (send_modes in encounter.yaml)"

@@ -1,7 +1,7 @@
 """The run report: counts per resource type, rejected records, and what the run did.
 
-`RunReport.to_dict()` is the contract's `--report-json` document (with extra keys); `summary()` is the
-table printed at the end of a run. Neither ever holds resource content.
+`RunReport.to_dict()` is the contract's `--report-json` document (with extra keys). It never holds resource
+content or cell values: rejections and warnings name files, lines, keys, columns and reasons.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .domain import Outcome, Rejection, ResourceType
+from .domain import FileSummary, InputWarning, Outcome, Rejection, ResourceType, Skipped, Stage
 
 #: The outcomes every `counts` entry carries (others appear when they occurred).
 REPORTED_OUTCOMES: tuple[Outcome, ...] = (
@@ -34,6 +34,19 @@ class Conflict:
         return {"resourceType": self.resource_type, "id": self.key, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class Absent:
+    """A record an earlier run synced that a declared full export no longer holds (and what was done with it)."""
+
+    file: str
+    resource_type: str
+    key: str
+    action: str  # reported | retracted | would retract | conflict | gone
+
+    def as_report(self) -> dict[str, str]:
+        return {"file": self.file, "resourceType": self.resource_type, "id": self.key, "action": self.action}
+
+
 @dataclass
 class RunReport:
     """What one run (validate, dry run or sync) found and did."""
@@ -45,7 +58,10 @@ class RunReport:
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[InputWarning] = field(default_factory=list)
+    files: list[FileSummary] = field(default_factory=list)
+    skipped_by_reason: Counter[str] = field(default_factory=Counter)
+    absent: list[Absent] = field(default_factory=list)  # with --full-export: synced before, not in this export
     retries: int = 0
     started_at: str = ""
     finished_at: str = ""
@@ -57,6 +73,20 @@ class RunReport:
 
     def reject(self, rejection: Rejection) -> None:
         self.rejected.append(rejection)
+
+    def reject_record(self, rejection: Rejection) -> None:
+        """List a rejection and count it as a failed resource — except a care-team member row refused on input:
+        its team still syncs without it, and CareTeam counts count teams."""
+        self.rejected.append(rejection)
+        if not (rejection.resource_type is ResourceType.CARE_TEAM and rejection.stage is Stage.INPUT):
+            self.count(rejection.resource_type, Outcome.FAILED)
+
+    def skip(self, skipped: Skipped) -> None:
+        self.count(skipped.resource_type, Outcome.SKIPPED)
+        self.skipped_by_reason[skipped.group] += 1
+
+    def warn(self, reason: str, file: str | None = None, line: int | None = None, column: str | None = None) -> None:
+        self.warnings.append(InputWarning(file, line, column, reason))
 
     @property
     def written(self) -> int:
@@ -79,8 +109,11 @@ class RunReport:
             "counts": {t: _outcome_counts(self.counts[t]) for t in self.ordered_types()},
             "rejected": [r.as_report() for r in self.rejected],
             "rejected_by_reason": dict(Counter(r.group for r in self.rejected).most_common()),
+            "skipped_by_reason": dict(self.skipped_by_reason.most_common()),
             "conflicts": [c.as_report() for c in self.conflicts],
-            "warnings": self.warnings,
+            "warnings": [w.as_report() for w in self.warnings],
+            "files": [f.as_report() for f in self.files],
+            "absent": [a.as_report() for a in self.absent],
             "retries": self.retries,
         }
 

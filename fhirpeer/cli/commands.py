@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from .. import Outcome, RunReport, Settings, check_server, load_settings, status, sync, validate
 from .logging_setup import configure_logging
 from .progress import progress_for
-from .render import report_table, server_check_text, status_text
+from .render import report_table, server_check_text, status_text, warning_lines
+
+warnings_log = logging.getLogger("fhirpeer.warnings")
 
 _SETTING_FLAGS = (
     "mappings", "site_timezone", "namespace", "server", "state", "batch_size", "workers", "conflict_policy",
-    "strategy", "log_format",
+    "strategy", "log_format", "encoding", "delimiter", "date_formats", "full_export",
 )  # fmt: skip
 
 
@@ -25,6 +28,8 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
 
 
 def _finish(report: RunReport, args: argparse.Namespace) -> int:
+    for line in warning_lines(report):  # through the log handler, so JSON logs stay JSON lines
+        warnings_log.warning(line)
     if getattr(args, "report_json", None):
         report.write_json(args.report_json)
     return report.exit_code

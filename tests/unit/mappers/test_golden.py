@@ -133,6 +133,7 @@ def test_golden_expectations_match_the_contract() -> None:
         "C-0006",
         "C-0008",
         "C-0009",
+        "C-0012",
         "C-0013",
     ]
     assert {k: (e["status"], e["class"]["code"]) for k, e in encounters.items()} == {
@@ -144,8 +145,10 @@ def test_golden_expectations_match_the_contract() -> None:
         "C-0006": ("finished", "IMP"),
         "C-0008": ("cancelled", "AMB"),
         "C-0009": ("entered-in-error", "VR"),
+        "C-0012": ("finished", "VR"),
         "C-0013": ("finished", "HH"),
     }
+    assert "length" not in encounters["C-0012"]  # its duration cell was bad: dropped with a warning
     assert encounters["C-0004"]["period"] == {"start": "2026-01-09T11:00:00-05:00"}  # site zone, no duration
     assert "serviceProvider" not in encounters["C-0002"]
     care_teams = load("CareTeam")
@@ -170,15 +173,31 @@ def test_golden_expectations_match_the_contract() -> None:
         assert "R" in codes and "42CFRPart2" in codes
     report = json.loads((EXPECTED / "report.json").read_text(encoding="utf-8"))
     assert [(r["file"], r["line"], r["id"], r["column"]) for r in report["rejected"]] == [
-        ("sites.csv", 6, "S-XX", "kind"),
-        ("staff.csv", 9, "P-03", "npi"),
-        ("patients.csv", 7, "MRN-100205", "gender"),  # CRLF file with a blank line 5
         ("care_team.csv", 8, "T-100203", "end_date"),
         ("care_team.csv", 10, "T-100201", "patient_mrn"),
         ("handoffs.csv", 9, "H-0006", "status"),  # after a record spanning lines 2-4
         ("handoffs.csv", 11, "H-0001", "handoff_id"),
         ("peer_contacts.csv", 11, "C-0010", "mode"),
         ("peer_contacts.csv", 12, "C-0011", "start"),
-        ("peer_contacts.csv", 13, "C-0012", "duration_min"),
     ]
+    # bad optional cells: the record is kept without the cell
+    assert [(w["file"], w["line"], w["column"]) for w in report["warnings"]] == [
+        ("sites.csv", 6, "kind"),
+        ("staff.csv", 6, "npi"),  # fails the NPI check digit
+        ("staff.csv", 7, "npi"),
+        ("staff.csv", 9, "npi"),  # not 10 digits
+        ("patients.csv", 7, "gender"),  # CRLF file with a blank line 5
+        ("peer_contacts.csv", 13, "duration_min"),
+    ]
+    assert [(f["file"], f["lines"], f["records"], f.get("resources")) for f in report["files"]] == [
+        ("sites.csv", 6, 5, None),
+        ("staff.csv", 9, 8, None),
+        ("patients.csv", 8, 6, None),
+        ("care_team.csv", 10, 9, 3),  # member rows → teams
+        ("handoffs.csv", 11, 8, None),
+        ("peer_contacts.csv", 14, 13, None),
+    ]
+    assert report["skipped_by_reason"] == {
+        "peer_contacts.csv mode text: text contacts are not sent (setting send_text_contacts)": 1
+    }
     assert not set(TIMING_FIELDS) & set(report)
