@@ -27,8 +27,10 @@ from ..pipeline import Item, MappingOptions, mapped_items
 from ..run_report import Conflict, RunReport
 from ..settings import Settings
 from ..transport.client import FhirClient
+from .coverage import ExportCoverage
 from .planner import PlannedWrite, plan_chunk
 from .resolver import ReferenceResolver
+from .retraction import Retractor, settle_absent
 from .state import StateStore, Written
 from .strategies import STRATEGY_CLASSES, Strategy, WriteOutcome
 
@@ -75,6 +77,7 @@ class SyncEngine:
         self.ctx = ctx
         self.report = report
         self.resolver = ReferenceResolver(ctx.state, ctx.lookup_client, ctx.mappings)
+        self.coverage = ExportCoverage(ctx.state, keep_keys=ctx.settings.full_export)
         self._lock = threading.RLock()  # report counts come from the prepare thread and writer threads
 
     def run(self) -> None:
@@ -120,12 +123,13 @@ class SyncEngine:
         items = next(chunks, None)
         if items is None:
             return None
+        self.coverage.note(items)
         resources: list[MappedResource] = []
         for item in items:
             if isinstance(item, Rejection):
                 self._reject(item)
             elif isinstance(item, Skipped):
-                self._count(item.resource_type, Outcome.SKIPPED)
+                self._skip(item)
             else:
                 resources.append(item)
         plan = plan_chunk(resources, self.ctx.state, conflict_policy=self.ctx.settings.conflict_policy)
@@ -147,6 +151,25 @@ class SyncEngine:
     def _count(self, resource_type: ResourceType, outcome: Outcome) -> None:
         with self._lock:
             self.report.count(resource_type, outcome)
+
+    def _skip(self, skipped: Skipped) -> None:
+        with self._lock:
+            self.report.skip(skipped)
+
+    def finish_export(self) -> None:
+        """Once every kind is synced: what reading the files found (warnings, lines → records per file), and the
+        records earlier runs synced that this export lacks (a warning; with --full-export listed, and retracted
+        when retract_absent is set)."""
+        settings = self.ctx.settings
+        self.report.warnings.extend(self.ctx.folder.warnings)
+        self.report.files = self.ctx.folder.summaries()
+        retractor = None
+        if settings.full_export and settings.retract_absent:
+            retractor = Retractor(
+                self.ctx.lookup_client, self.ctx.state, self.ctx.mappings, conflict_policy=settings.conflict_policy,
+                dry_run=self.ctx.dry_run, run_id=self.ctx.run_id,
+            )  # fmt: skip
+        settle_absent(self.ctx.folder, self.coverage, self.report, retractor, full=settings.full_export)
 
     def _check_references(self, writes: list[PlannedWrite]) -> list[PlannedWrite]:
         """Reject records pointing at keys that are neither synced nor on the server (one search per chunk of
@@ -226,8 +249,7 @@ class SyncEngine:
 
     def _reject(self, rejection: Rejection) -> None:
         with self._lock:
-            self.report.reject(rejection)
-            self.report.count(rejection.resource_type, Outcome.FAILED)
+            self.report.reject_record(rejection)
         log.debug("rejected %s:%s", rejection.file, rejection.line,
                   extra={"file": rejection.file, "line": rejection.line, "key": rejection.id})  # fmt: skip
 
@@ -263,6 +285,7 @@ def run_sync(ctx: SyncContext) -> RunReport:
     engine = SyncEngine(ctx, report)
     try:
         engine.run()
+        engine.finish_export()
     except ServerError as exc:
         report.exit_code = exc.exit_code
         report.seconds = time.perf_counter() - started

@@ -45,6 +45,11 @@ CREATE INDEX IF NOT EXISTS rejections_target ON rejections (target);
 """
 
 
+#: The hash recorded for a record fhirpeer retracted (marked entered-in-error because a full export no longer
+#: holds it): no content hashes to it, so the record is written again if it comes back.
+RETRACTED_HASH = "retracted"
+
+
 def content_hash(resource: dict[str, Any]) -> str:
     """A stable hash of a resource's content (key order does not matter)."""
     canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -162,6 +167,55 @@ class StateStore:
                 (self.target,),
             )
             return dict(rows.fetchall())
+
+    # --- what an export still holds -----------------------------------------------------------------
+    def count_live(self) -> dict[str, int]:
+        """Per type, the records synced and not retracted."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT resource_type, COUNT(*) FROM synced WHERE target=? AND hash<>? GROUP BY resource_type",
+                (self.target, RETRACTED_HASH),
+            )
+            return dict(rows.fetchall())
+
+    def count_known(self, resource_type: str, keys: Iterable[str]) -> int:
+        """How many of `keys` are synced and not retracted."""
+        keys = list(keys)
+        total = 0
+        with self._mutex:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                (n,) = self._db.execute(
+                    f"SELECT COUNT(*) FROM synced WHERE target=? AND resource_type=? AND hash<>? AND key IN ({marks})",
+                    (self.target, resource_type, RETRACTED_HASH, *chunk),
+                ).fetchone()
+                total += n
+        return total
+
+    def start_seen_keys(self) -> None:
+        """An empty temporary table (this connection only, gone when it closes) for the keys an export holds."""
+        with self._mutex:
+            self._db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seen_keys (resource_type TEXT NOT NULL, key TEXT NOT NULL, "
+                "PRIMARY KEY (resource_type, key)) WITHOUT ROWID"
+            )
+            self._db.execute("DELETE FROM temp.seen_keys")
+
+    def remember_seen(self, resource_type: str, keys: Iterable[str]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO temp.seen_keys VALUES (?,?)", ((resource_type, k) for k in keys))
+
+    def absent(self, resource_type: str) -> list[tuple[str, str | None, str | None]]:
+        """(key, server id, version) of each live synced record of `resource_type` not among the seen keys."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT key, server_id, version_id FROM synced s WHERE target=? AND resource_type=? AND hash<>? "
+                "AND NOT EXISTS (SELECT 1 FROM temp.seen_keys k WHERE k.resource_type=s.resource_type AND k.key=s.key) "
+                "ORDER BY key",
+                (self.target, resource_type, RETRACTED_HASH),
+            )
+            return rows.fetchall()
 
     # --- runs -------------------------------------------------------------------------------------
     def begin_run(self, run_id: str, command: str, server: str | None) -> str:

@@ -1,0 +1,72 @@
+"""Records that an earlier run synced and this export no longer holds: counted, so a truncated export is noticed.
+
+Nothing is deleted (a record that leaves the export stays on the server). By default the count costs O(1)
+memory: per chunk, how many of the export's keys the state store knows, against the live count taken when the
+run started. When the site declares a full export, the keys seen go to a temporary SQLite table instead, so the
+absent ones can be listed (and, when `retract_absent` is set, retracted — see `retraction.py`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from ..domain import InputKind, Rejection, ResourceType, Skipped, Stage
+from ..mappers import MappedResource
+from .state import StateStore
+
+
+class ExportCoverage:
+    """How much of what earlier runs synced this export still holds, per resource type."""
+
+    def __init__(self, state: StateStore, *, keep_keys: bool):
+        self.state = state
+        self.keep_keys = keep_keys
+        self.before = state.count_live()  # taken before this run writes anything
+        self._known: Counter[str] = Counter()
+        if keep_keys:
+            state.start_seen_keys()
+
+    def note(self, items: Iterable[object]) -> None:
+        """Count (or remember) the keys of one chunk of read items: mapped, skipped or rejected on input, a record
+        is in the export. A duplicate row is counted again (it is rejected and reported anyway)."""
+        by_type: dict[str, list[str]] = {}
+        for item in items:
+            if isinstance(item, MappedResource | Skipped):
+                by_type.setdefault(str(item.resource_type), []).append(item.key)
+            elif isinstance(item, Rejection) and item.stage is Stage.INPUT and item.id and self._counts(item):
+                by_type.setdefault(str(item.resource_type), []).append(_record_key(item))
+        for resource_type, keys in by_type.items():
+            if self.keep_keys:
+                self.state.remember_seen(resource_type, keys)
+            else:
+                self._known[resource_type] += self.state.count_known(resource_type, keys)
+
+    def _counts(self, rejection: Rejection) -> bool:
+        """Whether a rejected row stands for a record of its own: a care-team member row is one row of a team
+        that is usually noted already, so only a key set (which ignores repeats) takes it."""
+        return self.keep_keys or rejection.resource_type is not ResourceType.CARE_TEAM
+
+    def absent_count(self, resource_type: ResourceType) -> int:
+        if self.keep_keys:
+            return len(self.state.absent(str(resource_type)))
+        return max(self.before.get(str(resource_type), 0) - self._known[str(resource_type)], 0)
+
+    def absent(self, resource_type: ResourceType) -> list[tuple[str, str | None, str | None]]:
+        """(key, server id, version) of each absent record; only with a declared full export."""
+        if not self.keep_keys:
+            raise RuntimeError("absent keys are kept only for a full export")
+        return self.state.absent(str(resource_type))
+
+
+def _record_key(rejection: Rejection) -> str:
+    """The key of the resource a rejected row would have made (a care-team row's key is team/staff)."""
+    assert rejection.id is not None
+    if rejection.resource_type is ResourceType.CARE_TEAM:
+        return rejection.id.split("/", 1)[0]
+    return rejection.id
+
+
+def types_of_kind(kind: InputKind) -> tuple[ResourceType, ...]:
+    """The resource types whose records come from `kind`'s file."""
+    return (kind.resource_type,)
