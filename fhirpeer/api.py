@@ -34,7 +34,7 @@ from .transport.retry import RetryBudget, RetryPolicy
 
 
 def _mappings(settings: Settings) -> Mappings:
-    return load_mappings(settings.mappings, namespace=settings.namespace)
+    return load_mappings(settings.mappings, namespace=settings.namespace, mrn_system=settings.mrn_system)
 
 
 def make_clients(settings: Settings, count: int = 1, *, auth: Auth | None = None) -> list[FhirClient]:
@@ -147,11 +147,13 @@ def sync(
     with RunLock(settings.state):
         clients = make_clients(settings, settings.workers + 1, auth=auth)
         try:
-            strategies, server_warnings = _strategies(clients[0], types, settings, mappings)
+            check = _server_check(clients[0], types, settings, mappings)
+            strategies, server_warnings = _strategies(check)
             state = StateStore(settings.state, target_id(clients[0].base_url, mappings.identifiers.namespace))
             try:
                 ctx = SyncContext(
-                    folder, settings, mappings, state, clients[0], clients[1:], strategies, dry_run=dry_run,
+                    folder, settings, mappings, state, clients[0], clients[1:], strategies,
+                    client_ids=client_ids_of(check.capabilities, settings), dry_run=dry_run,
                     on_progress=on_progress, run_id=run_id,
                 )  # fmt: skip
                 report = run_sync(ctx)
@@ -165,12 +167,21 @@ def sync(
     return report
 
 
-def _strategies(
-    client: FhirClient, types: list[ResourceType], settings: Settings, mappings: Mappings
-) -> tuple[dict[ResourceType, WriteStrategy], list[str]]:
+def client_ids_of(caps: ServerCapabilities, settings: Settings) -> dict[ResourceType, bool]:
+    """Per type, whether fhirpeer gives what it creates its own deterministic id (`PUT Type/id`).
+
+    `auto`: when the CapabilityStatement declares updateCreate — or the server is HAPI FHIR, which accepts
+    alphanumeric client ids by default but never declares updateCreate."""
+    if settings.client_ids != "auto":
+        return dict.fromkeys(ResourceType, settings.client_ids == "always")
+    hapi = "hapi" in (caps.software_name or "").lower()
+    return {t: hapi or caps.resource(str(t)).update_create for t in ResourceType}
+
+
+def _strategies(check: ServerCheck) -> tuple[dict[ResourceType, WriteStrategy], list[str]]:
     """The strategy per type, and the server's non-blocking problems as warnings; raises when it cannot hold
     the export."""
-    check = _server_check(client, types, settings, mappings)
+    types = check.resource_types
     if not check.ok:
         raise ConfigError(
             "the server cannot hold this export; nothing was written.\n"

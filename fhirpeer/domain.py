@@ -105,6 +105,14 @@ class WriteStrategy(StrEnum):
     CLIENT_ID_PUT = "client_id_put"
 
 
+class OwnershipPolicy(StrEnum):
+    """Who owns a kind of master data (Patient, Practitioner, Organization) on the server."""
+
+    LINK = "link"  # the EHR: find its resource by identifier and point at it; never write it
+    CREATE_IF_ABSENT = "create_if_absent"  # the EHR, but fhirpeer creates what is missing (and updates only that)
+    OWN = "own"  # fhirpeer is the system of record (a program-owned server): it replaces what matches
+
+
 class ConflictPolicy(StrEnum):
     """What to do with a resource fhirpeer wrote that was changed on the server since."""
 

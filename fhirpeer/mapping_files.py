@@ -59,6 +59,8 @@ class IdentifierMap(_Strict):
     systems: dict[str, str]
     npi_system: str
     local_code_system_base: str
+    # Identifier.type per resource type (a Patient's MRN carries v2-0203 MR, as EHRs expect)
+    types: dict[str, Coding] = Field(default_factory=dict)
 
 
 class SecurityMap(_Strict):
@@ -111,6 +113,13 @@ class RosterMap(_Strict):
     site_kinds: dict[str, CodedConcept]
 
 
+class ProvenanceMap(_Strict):
+    activity: dict[str, Coding]
+    agent_type: Coding
+    device_key: str = Field(min_length=1)
+    device_name: str = Field(min_length=1)
+
+
 class FileColumns(_Strict):
     """One input file's name and the CSV column of each record field (resolved: every field has one)."""
 
@@ -130,6 +139,7 @@ class Mappings(_Strict):
     careteam: CareTeamMap
     servicerequest: ServiceRequestMap
     roster: RosterMap
+    provenance: ProvenanceMap
     columns: dict[InputKind, FileColumns]
     source: str = ""
 
@@ -168,6 +178,7 @@ _FILES: dict[str, type[BaseModel]] = {
     "careteam": CareTeamMap,
     "servicerequest": ServiceRequestMap,
     "roster": RosterMap,
+    "provenance": ProvenanceMap,
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -181,8 +192,13 @@ def default_mappings_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "mappings"
 
 
-def load_mappings(directory: Path | None = None, *, namespace: str | None = None) -> Mappings:
-    """Read every mapping file from `directory` (default: the shipped ones), check it, resolve systems."""
+def load_mappings(
+    directory: Path | None = None, *, namespace: str | None = None, mrn_system: str | None = None
+) -> Mappings:
+    """Read every mapping file from `directory` (default: the shipped ones), check it, resolve systems.
+
+    `namespace` overrides identifiers.yaml's; `mrn_system` is the EHR's own MRN identifier system for Patients
+    (often an OID URN), which otherwise lives under the namespace."""
     folder = Path(directory) if directory else default_mappings_dir()
     if not folder.is_dir():
         raise ConfigError(f"mappings folder not found: {folder}")
@@ -194,6 +210,10 @@ def load_mappings(directory: Path | None = None, *, namespace: str | None = None
     resolved = _resolve(raw, ns, local_base)
     resolved["identifiers"]["namespace"] = ns
     resolved["identifiers"]["local_code_system_base"] = local_base
+    if mrn_system:
+        if not mrn_system.startswith(("http://", "https://", "urn:")):
+            raise ConfigError("mrn_system must be an absolute URI (https://… or urn:oid:…)")
+        resolved["identifiers"].setdefault("systems", {})["Patient"] = mrn_system
     models = {name: _validate(folder / f"{name}.yaml", model, resolved[name]) for name, model in _FILES.items()}
     columns = _resolve_columns(_read_yaml(folder / "columns.yaml"))
     mappings = Mappings(**models, columns=columns, source=str(folder))
@@ -302,6 +322,7 @@ def _check_complete(m: Mappings) -> None:
     _require("servicerequest.yaml", "default_priority", sr.priorities, (sr.default_priority,))
     _require("servicerequest.yaml", "via", sr.via, contract.HANDOFF_VIA)
     ro = m.roster
+    _require("provenance.yaml", "activity", m.provenance.activity, ("create", "update"))
     _require("roster.yaml", "genders", ro.genders, contract.GENDERS)
     for g in ro.genders:
         _require_in("roster.yaml", "genders", g, r4_value_sets.R4_ADMINISTRATIVE_GENDER)

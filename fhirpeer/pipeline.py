@@ -5,9 +5,11 @@ Shared by the offline check (`fhirpeer validate`) and the sync engine, so both s
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from ._version import __version__
 from .domain import InputKind, Rejection, ResourceType, Skipped
 from .input.folder import InputFolder
 from .mappers import MappedResource, map_care_team, map_contact, map_handoff, map_patient, map_site, map_staff
@@ -59,6 +61,35 @@ def map_record(row: Accepted, m: Mappings, options: MappingOptions) -> MappedRes
     if isinstance(rec, HandoffRecord):
         return map_handoff(rec, src, m, part2=part2)
     raise TypeError(f"no mapper for {type(rec).__name__}")
+
+
+def map_one(record: Accepted | TeamRows, m: Mappings, options: MappingOptions) -> list[MappedResource] | Skipped:
+    """One record (a row, or a care team's rows) → its resources in write order, or why it is not sent."""
+    if isinstance(record, TeamRows):
+        return [map_care_team(record, m, part2=options.part2_labels)]
+    mapped = map_record(record, m, options)
+    return mapped if isinstance(mapped, Skipped) else [mapped]
+
+
+def record_key(record: Accepted | TeamRows) -> str:
+    return record.team_id if isinstance(record, TeamRows) else record.record.key
+
+
+def mapping_digest(m: Mappings, options: MappingOptions) -> str:
+    """What, besides the record itself, decides what a record becomes: the mappings, the options and fhirpeer's
+    version. A change of any of them makes every record be mapped again."""
+    text = "|".join([__version__, m.model_dump_json(exclude={"source"}), repr(sorted(asdict(options).items()))])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(record: Accepted | TeamRows, digest: str) -> str:
+    """A record's fingerprint: equal fingerprints map to equal resources, so a rerun skips the record before
+    mapping it. Its place in the file is left out (moving a row changes nothing on the server)."""
+    if isinstance(record, TeamRows):
+        text = "\n".join(member.model_dump_json() for member, _ in record.members)
+    else:
+        text = record.record.model_dump_json()
+    return hashlib.sha256(f"{digest}\n{type(record).__name__}\n{text}".encode()).hexdigest()[:32]
 
 
 def _not_sent_reason(mode: str) -> str:

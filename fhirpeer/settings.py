@@ -20,7 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from .domain import ConflictPolicy, WriteStrategy
+from .domain import ROSTER_TYPES, ConflictPolicy, OwnershipPolicy, WriteStrategy
 from .errors import ConfigError
 
 
@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     batch_size: int = 200
     workers: int = 1
     conflict_policy: ConflictPolicy = ConflictPolicy.SKIP
+    # who owns the master data, per type (Patient, Practitioner, Organization); default create_if_absent
+    ownership: dict[str, OwnershipPolicy] = {}
+    # the EHR's own MRN identifier system (often an OID URN); default: `{namespace}/sid/patient-mrn`
+    mrn_system: str | None = None
+    # a Provenance per written Bundle (targets, fhirpeer's Device as agent, create/update, recorded)
+    provenance: bool = True
+    # client-assigned ids for what fhirpeer owns: auto = when the server declares updateCreate or is HAPI FHIR
+    client_ids: Literal["auto", "always", "never"] = "auto"
     strategy: WriteStrategy | Literal["auto"] = "auto"
     # per resource type, e.g. {CareTeam: client_id_put} for a server without CareTeam identifier search
     strategy_per_type: dict[str, WriteStrategy] = {}
@@ -105,6 +113,19 @@ class Settings(BaseSettings):
         if value < 1:
             raise ValueError("must be at least 1")
         return value
+
+    @field_validator("ownership")
+    @classmethod
+    def _roster_types_only(cls, value: dict[str, OwnershipPolicy]) -> dict[str, OwnershipPolicy]:
+        unknown = sorted(set(value) - {str(t) for t in ROSTER_TYPES})
+        if unknown:
+            raise ValueError(
+                f"ownership applies to {', '.join(sorted(map(str, ROSTER_TYPES)))}, not {', '.join(unknown)}"
+            )
+        return value
+
+    def ownership_of(self, resource_type: str) -> OwnershipPolicy:
+        return self.ownership.get(str(resource_type), OwnershipPolicy.CREATE_IF_ABSENT)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -1,5 +1,6 @@
-"""Check emitted resources: R4B model validation (structure, cardinality) plus the required code
-bindings the models do not enforce (statuses, intent, priority, gender, Encounter.class system).
+"""Check emitted resources: structure and cardinality with the fhir.resources R4B models' verdicts (the fast
+path of `r4_structure`), plus the required code bindings the models do not enforce (statuses, intent, priority,
+gender, Encounter.class system) and US Core must-haves.
 
 Problems are reported as 'path: message' without the offending values.
 """
@@ -8,24 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir.resources.R4B.careteam import CareTeam
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.organization import Organization
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.practitioner import Practitioner
-from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import BaseModel, ValidationError
-
 from .. import r4_value_sets as vs
-
-_MODELS: dict[str, type[BaseModel]] = {
-    "Encounter": Encounter,
-    "CareTeam": CareTeam,
-    "ServiceRequest": ServiceRequest,
-    "Patient": Patient,
-    "Practitioner": Practitioner,
-    "Organization": Organization,
-}
+from .r4_structure import check_structure, supported_types
 
 _BINDINGS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "Encounter": (("status", vs.R4_ENCOUNTER_STATUS),),
@@ -48,18 +33,9 @@ _ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 def check_resource(resource: dict[str, Any]) -> list[str]:
     """Return the problems of one resource (empty when it is valid R4)."""
     rtype = resource.get("resourceType", "")
-    model = _MODELS.get(rtype)
-    if model is None:
+    if rtype not in supported_types():
         return [f"resourceType: {rtype or 'missing'} is not one fhirpeer emits"]
-    problems = _binding_problems(rtype, resource)
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        problems += [
-            f"{rtype}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        ]
-    return problems
+    return _binding_problems(rtype, resource) + check_structure(resource)
 
 
 def _binding_problems(rtype: str, resource: dict[str, Any]) -> list[str]:

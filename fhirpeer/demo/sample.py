@@ -50,6 +50,7 @@ __all__ = [
     "SampleSummary",
     "apply_changes",
     "generate_program",
+    "make_npi",
     "npi_is_valid",
     "patients_for_contacts",
 ]
@@ -271,7 +272,7 @@ def _luhn_sum(digits: str, double_first: bool) -> int:
     return total
 
 
-def _npi(base9: str) -> str:
+def make_npi(base9: str) -> str:
     """A 10-digit NPI: 9 digits plus the Luhn check digit computed with the 80840 prefix."""
     check = (10 - _luhn_sum("80840" + base9, double_first=True) % 10) % 10
     return f"{base9}{check}"
@@ -393,7 +394,7 @@ class _StaffMaker:
 
     def _new_npi(self) -> str:
         while True:
-            value = _npi(f"{self._rng.choice('12')}{self._rng.randrange(10**8):08d}")
+            value = make_npi(f"{self._rng.choice('12')}{self._rng.randrange(10**8):08d}")
             if value not in self._npis:
                 self._npis.add(value)
                 return value

@@ -18,6 +18,10 @@ class Ref:
     resource_type: ResourceType
     key: str
     column: str  # the input column it came from, for rejection messages
+    optional: bool = False  # dropped from the resource when the target is nowhere, instead of rejecting it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resource_type", ResourceType(self.resource_type))
 
 
 @dataclass
@@ -29,10 +33,19 @@ class MappedResource:
     resource: dict[str, Any]
     sources: tuple[Source, ...]
     refs: tuple[Ref, ...] = field(default_factory=tuple)
+    only_if_exists: bool = False  # written only when the server already holds this key (an update, never a create)
+
+    def __post_init__(self) -> None:
+        self.resource_type = ResourceType(self.resource_type)
 
 
-def identifier(m: Mappings, resource_type: str, key: str) -> dict[str, str]:
-    return {"system": m.system_for(resource_type), "value": key}
+def identifier(m: Mappings, resource_type: str, key: str) -> dict[str, Any]:
+    """The business-key identifier, with its Identifier.type where the mappings give one (a Patient's MR)."""
+    ident: dict[str, Any] = {"system": m.system_for(resource_type), "value": key}
+    kind = m.identifiers.types.get(str(resource_type))
+    if kind is not None:
+        ident = {"type": {"coding": [kind.as_fhir()]}, **ident}
+    return ident
 
 
 def identifier_token(system: str, value: str) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from ..domain import InputKind, Rejection, ResourceType, Skipped, Stage
-from ..mappers import MappedResource
-from .state import StateStore
+from ..domain import InputKind, Rejection, ResourceType
+from ..records import Accepted, TeamRows
+from .state import AbsentRow, StateStore
 
 
 class ExportCoverage:
@@ -27,20 +27,21 @@ class ExportCoverage:
         if keep_keys:
             state.start_seen_keys()
 
-    def note(self, items: Iterable[object]) -> None:
-        """Count (or remember) the keys of one chunk of read items: mapped, skipped or rejected on input, a record
-        is in the export. A duplicate row is counted again (it is rejected and reported anyway)."""
-        by_type: dict[str, list[str]] = {}
-        for item in items:
-            if isinstance(item, MappedResource | Skipped):
-                by_type.setdefault(str(item.resource_type), []).append(item.key)
-            elif isinstance(item, Rejection) and item.stage is Stage.INPUT and item.id and self._counts(item):
-                by_type.setdefault(str(item.resource_type), []).append(_record_key(item))
-        for resource_type, keys in by_type.items():
-            if self.keep_keys:
-                self.state.remember_seen(resource_type, keys)
+    def note(self, kind: InputKind, rows: Iterable[Accepted | TeamRows | Rejection]) -> None:
+        """Count (or remember) the keys of one chunk of `kind`'s records as read: accepted or rejected on input, a
+        record is in the export. Keys are queried a chunk at a time, so a key repeated within a chunk counts once."""
+        keys: list[str] = []
+        for row in rows:
+            if isinstance(row, Rejection):
+                if row.id and self._counts(row):
+                    keys.append(_record_key(row))
             else:
-                self._known[resource_type] += self.state.count_known(resource_type, keys)
+                keys.append(row.team_id if isinstance(row, TeamRows) else row.record.key)
+        for resource_type in types_of_kind(kind):
+            if self.keep_keys:
+                self.state.remember_seen(str(resource_type), keys)
+            else:
+                self._known[str(resource_type)] += self.state.count_known(str(resource_type), keys)
 
     def _counts(self, rejection: Rejection) -> bool:
         """Whether a rejected row stands for a record of its own: a care-team member row is one row of a team
@@ -52,8 +53,8 @@ class ExportCoverage:
             return len(self.state.absent(str(resource_type)))
         return max(self.before.get(str(resource_type), 0) - self._known[str(resource_type)], 0)
 
-    def absent(self, resource_type: ResourceType) -> list[tuple[str, str | None, str | None]]:
-        """(key, server id, version) of each absent record; only with a declared full export."""
+    def absent(self, resource_type: ResourceType) -> list[AbsentRow]:
+        """Each absent record (key, server id, version, owner); only with a declared full export."""
         if not self.keep_keys:
             raise RuntimeError("absent keys are kept only for a full export")
         return self.state.absent(str(resource_type))

@@ -1,9 +1,10 @@
-"""The sync engine: export → plan against the state store → write → record, one chunk at a time.
+"""The sync engine: export → plan against the state store and the server → write → record, one chunk at a time.
 
-Data flows one way: `mapped_items` (read + map) → `plan_chunk` (state) → reference check and validation →
-a write strategy (server) → `StateStore` + `RunReport`. Kinds are synced in write order (rosters first), so
-dependants are planned against what is already on the server. Memory stays bounded: records are streamed in
-chunks.
+Data flows one way: `InputFolder.records` (read) → fingerprint check (unchanged records are not even mapped) →
+`map_one` (map) → checks → reference resolution → `Planner` (state + server) → a write strategy (server) →
+`StateStore` + `RunReport`. Kinds are synced in write order (rosters first); within a chunk, resource types are
+written in write order too, so whatever a resource points at is on the server before it. Memory stays bounded:
+records stream in chunks and what the run learns is kept in bounded caches backed by the state store.
 """
 
 from __future__ import annotations
@@ -21,17 +22,22 @@ from ..checks.resource_checks import check_resource
 from ..domain import InputKind, Outcome, Rejection, ResourceType, Skipped, Stage, WriteStrategy
 from ..errors import ServerError
 from ..input.folder import InputFolder
-from ..mappers import MappedResource
+from ..mappers import MappedResource, Ref
 from ..mapping_files import Mappings
-from ..pipeline import Item, MappingOptions, mapped_items
+from ..pipeline import MappingOptions, fingerprint, map_one, mapping_digest, record_key
+from ..records import Accepted, TeamRows
 from ..run_report import Conflict, RunReport
 from ..settings import Settings
 from ..transport.client import FhirClient
 from .coverage import ExportCoverage
-from .planner import PlannedWrite, plan_chunk
+from .identity import owned_tag, run_source
+from .outgoing import Outgoing
+from .planner import Action, PlannedWrite, Planner, PlannerConfig
+from .provenance import ProvenanceTarget, ProvenanceWriter
 from .resolver import ReferenceResolver
 from .retraction import Retractor, settle_absent
-from .state import StateStore, Written
+from .server_lookup import ServerLookup
+from .state import OWNER_EHR, OWNER_FHIRPEER, RecordSynced, StateStore, Written
 from .strategies import STRATEGY_CLASSES, Strategy, WriteOutcome
 
 log = logging.getLogger("fhirpeer.sync")
@@ -53,8 +59,9 @@ ProgressCallback = Callable[[SyncProgress], None]
 
 @dataclass
 class SyncContext:
-    """Everything one sync run works with. `lookup_client` serves the prepare thread (reference searches);
-    each of `write_clients` serves one writer thread — one HTTP session per thread."""
+    """Everything one sync run works with. `lookup_client` serves the prepare thread (searches); each of
+    `write_clients` serves one writer thread — one HTTP session per thread. `client_ids` says per type whether the
+    server takes client-assigned ids."""
 
     folder: InputFolder
     settings: Settings
@@ -63,6 +70,7 @@ class SyncContext:
     lookup_client: FhirClient
     write_clients: list[FhirClient]
     strategies: dict[ResourceType, WriteStrategy]
+    client_ids: dict[ResourceType, bool] = field(default_factory=dict)
     dry_run: bool = False
     on_progress: ProgressCallback | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -72,44 +80,78 @@ class SyncContext:
         return MappingOptions(self.settings.part2_labels, self.settings.send_text_contacts)
 
 
+@dataclass
+class TypePlan:
+    """One resource type's share of a prepared chunk; `failed`: (type, key) of what was stopped before writing."""
+
+    resource_type: ResourceType
+    writes: list[PlannedWrite]
+    record: list[Written]
+    failed: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
+class PreparedChunk:
+    """A chunk read, fingerprinted, mapped, checked and planned — ready to write, type by type."""
+
+    rows: int
+    types: list[TypePlan]
+    records: dict[tuple[str, str], RecordSynced]  # (kind, key) → fingerprint, recorded once all its writes succeed
+    items_of: dict[tuple[str, str], tuple[str, str]]  # (resource type, key) → its record (kind, key)
+
+
 class SyncEngine:
     def __init__(self, ctx: SyncContext, report: RunReport):
         self.ctx = ctx
         self.report = report
-        self.resolver = ReferenceResolver(ctx.state, ctx.lookup_client, ctx.mappings)
-        self.coverage = ExportCoverage(ctx.state, keep_keys=ctx.settings.full_export)
+        m, settings = ctx.mappings, ctx.settings
+        self.lookup = ServerLookup(ctx.lookup_client)
+        self.resolver = ReferenceResolver(ctx.state, self.lookup, m)
+        self.tag = owned_tag(m.identifiers.local_code_system_base)
+        self.outgoing = Outgoing(self.resolver, self.tag, run_source(m.identifiers.namespace, ctx.run_id))
+        config = PlannerConfig(
+            ownership={t: settings.ownership_of(t) for t in ResourceType if t.is_roster},
+            addressing={t: self._strategy_class(t).addressing(ctx.client_ids.get(t, False)) for t in ResourceType},
+            conflict_policy=settings.conflict_policy,
+            owned_tag=self.tag,
+        )
+        self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.same_content)
+        self.digest = mapping_digest(m, ctx.options)
+        self.coverage = ExportCoverage(ctx.state, keep_keys=settings.full_export)
+        self.provenance: ProvenanceWriter | None = None
+        if settings.provenance and not ctx.dry_run:
+            target = ProvenanceTarget(ctx.write_clients[0], m, ctx.state, ctx.run_id, settings.part2_labels,
+                                      ctx.client_ids)  # fmt: skip
+            self.provenance = ProvenanceWriter(target, self.outgoing)
         self._lock = threading.RLock()  # report counts come from the prepare thread and writer threads
+        self._failed: set[tuple[str, str]] = set()  # (type, key) of this chunk's writes that did not land
+        self._rejected_roots: dict[tuple[str, str], str] = {}  # master data rejected this run → why, for dependants
+
+    def _strategy_class(self, resource_type: ResourceType) -> type[Strategy]:
+        return STRATEGY_CLASSES[self.ctx.strategies.get(resource_type, WriteStrategy.CONDITIONAL_PUT)]
 
     def run(self) -> None:
-        """Sync kind by kind (rosters first). Within a kind, the next chunk is read, mapped, planned and
-        validated on a helper thread while the current one is on the server, so client CPU and server time
-        overlap; a kind is finished before the next one starts, so dependants plan against rosters that are
-        already written."""
+        """Sync kind by kind (rosters first). Within a kind, the next chunk is read, mapped, planned and checked
+        on a helper thread while the current one is on the server, so client CPU and server time overlap; a kind
+        is finished before the next one starts, so dependants plan against rosters that are already written."""
         chunk_size = max(self.ctx.settings.batch_size * len(self.ctx.write_clients) * 2, 500)
         for kind in self.ctx.folder.check():
-            writers = self._writers(kind.resource_type)
-            chunks = _chunks(mapped_items(self.ctx.folder, kind, self.ctx.mappings, self.ctx.options), chunk_size)
+            chunks = _chunks(self.ctx.folder.records(kind), chunk_size)
             # care_team rows are grouped into teams, so its row count is no total for a bar
             total = None if kind is InputKind.CARE_TEAM else self.ctx.folder.count_rows(kind)
             done = 0
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhirpeer-prepare") as prep:
-                pending = prep.submit(self._prepare_next, chunks)
+                pending = prep.submit(self._prepare, kind, chunks)
                 while (prepared := pending.result()) is not None:
-                    pending = prep.submit(self._prepare_next, chunks)
-                    size, writes = prepared
-                    self._dispatch(writes, writers)
-                    done += size
+                    pending = prep.submit(self._prepare, kind, chunks)
+                    self._dispatch(prepared)
+                    done += prepared.rows
                     self._progress(kind.resource_type, done, total, finished=False)
             self._progress(kind.resource_type, done, total, finished=True)
-
-    def _writers(self, resource_type: ResourceType) -> list[Strategy]:
-        cls = STRATEGY_CLASSES[self.ctx.strategies.get(resource_type, WriteStrategy.CONDITIONAL_PUT)]
-        settings = self.ctx.settings
-        return [
-            cls(c, self.ctx.mappings, self.resolver, batch_size=settings.batch_size,
-                conflict_policy=settings.conflict_policy)
-            for c in self.ctx.write_clients
-        ]  # fmt: skip
+        if self.provenance is not None:
+            self.provenance.flush()
+            for warning in self.provenance.warnings:
+                self.report.warn(warning)
 
     def _progress(self, resource_type: ResourceType, done: int, total: int | None, *, finished: bool) -> None:
         if self.ctx.on_progress is None:
@@ -118,90 +160,132 @@ class SyncEngine:
             counts = dict(self.report.counts.get(resource_type, {}))
         self.ctx.on_progress(SyncProgress(resource_type, done, total, finished, counts))
 
-    def _prepare_next(self, chunks: Iterator[list[Item]]) -> tuple[int, list[PlannedWrite]] | None:
+    # --- prepare (helper thread) -----------------------------------------------------------------------------
+    def _prepare(
+        self, kind: InputKind, chunks: Iterator[list[Accepted | TeamRows | Rejection]]
+    ) -> PreparedChunk | None:
         """Read the next chunk and turn it into the writes it needs (None when the kind is done)."""
-        items = next(chunks, None)
-        if items is None:
+        rows = next(chunks, None)
+        if rows is None:
             return None
-        self.coverage.note(items)
-        resources: list[MappedResource] = []
-        for item in items:
-            if isinstance(item, Rejection):
-                self._reject(item)
-            elif isinstance(item, Skipped):
-                self._skip(item)
+        self.coverage.note(kind, rows)
+        records: list[Accepted | TeamRows] = []
+        for row in rows:
+            if isinstance(row, Rejection):
+                self._reject(row)
             else:
-                resources.append(item)
-        plan = plan_chunk(resources, self.ctx.state, conflict_policy=self.ctx.settings.conflict_policy)
-        for unchanged in plan.unchanged:
-            self._count(unchanged.resource_type, Outcome.UNCHANGED)
-        writes = [w for w in self._check_references(plan.writes) if self._valid(w)]
-        if self.ctx.dry_run:  # a key already on the server would be updated, not created
-            self.resolver.prefetch((w.resource_type, w.key) for w in writes if w.action == "create")
-        return len(items), writes
+                records.append(row)
+        fingerprints = {record_key(r): fingerprint(r, self.digest) for r in records}
+        synced = {} if self.ctx.dry_run else self.ctx.state.record_fingerprints(kind.value, fingerprints)
+        by_type: dict[ResourceType, list[MappedResource]] = {}
+        pending: dict[tuple[str, str], RecordSynced] = {}
+        items_of: dict[tuple[str, str], tuple[str, str]] = {}
+        for record in records:
+            key = record_key(record)
+            known = synced.get(key)
+            if known is not None and known.fingerprint == fingerprints[key]:
+                for rtype in known.types:
+                    self._count(rtype, Outcome.UNCHANGED)
+                continue
+            mapped = map_one(record, self.ctx.mappings, self.ctx.options)
+            if isinstance(mapped, Skipped):
+                self._skip(mapped)
+                continue
+            pending[(kind.value, key)] = RecordSynced(
+                kind.value, key, fingerprints[key], tuple(i.resource_type for i in mapped)
+            )
+            for item in mapped:
+                by_type.setdefault(item.resource_type, []).append(item)
+                items_of[(str(item.resource_type), item.key)] = (kind.value, key)
+        plans = [self._plan_type(rtype, by_type[rtype]) for rtype in ResourceType if rtype in by_type]
+        for type_plan in plans:  # a record that did not get through is mapped again next time
+            for failed in type_plan.failed:
+                pending.pop(items_of[failed], None)
+        return PreparedChunk(len(rows), plans, pending, items_of)
 
-    def _dispatch(self, writes: list[PlannedWrite], writers: list[Strategy]) -> None:
-        if not writes:
-            return
+    def _plan_type(self, rtype: ResourceType, items: list[MappedResource]) -> TypePlan:
+        """Check, resolve and plan one type's resources of a chunk; count what needs no write."""
+        valid = [i for i in items if self._valid(i)]
+        resolvable = self._check_references(valid)
+        plan = self.planner.plan(resolvable, always_search=self._strategy_class(rtype).always_search)
+        passed = {id(i) for i in resolvable}
+        stopped = [
+            *(i for i in items if id(i) not in passed),
+            *(i for i, _ in plan.conflicts),
+            *(i for i, _ in plan.rejected),
+        ]
+        self._count(rtype, Outcome.UNCHANGED, len(plan.unchanged))
+        self._count(rtype, Outcome.LINKED, len(plan.linked))
+        for item, reason in plan.conflicts:
+            self._conflict(rtype, item.key, reason, item)
+        for item, reason in plan.rejected:
+            self._reject_item(item, reason, Stage.SERVER)
+        for item, reason in plan.skipped:
+            self._skip(Skipped(rtype, item.key, reason, item.sources[0].file))
+            log.debug("skipped %s: %s", rtype, reason, extra={"resource_type": str(rtype), "key": item.key})
+        for written in plan.record:
+            self.resolver.learn(written.resource_type, written.key, written.server_id)
+        for w in plan.writes:  # later types of this chunk may point at these
+            self.resolver.expect(w.resource_type, w.key, w.server_id)
+        failed = {(str(i.resource_type), i.key) for i in stopped}
         if self.ctx.dry_run:
-            self._count_dry_run(writes)
-        else:
-            self._write(writes, writers)
+            for w in plan.writes:
+                self._count(rtype, Outcome.CREATED if w.action is Action.CREATE else Outcome.UPDATED)
+            return TypePlan(rtype, [], [], failed)
+        return TypePlan(rtype, plan.writes, plan.record, failed)
 
-    def _count(self, resource_type: ResourceType, outcome: Outcome) -> None:
-        with self._lock:
-            self.report.count(resource_type, outcome)
-
-    def _skip(self, skipped: Skipped) -> None:
-        with self._lock:
-            self.report.skip(skipped)
-
-    def finish_export(self) -> None:
-        """Once every kind is synced: what reading the files found (warnings, lines → records per file), and the
-        records earlier runs synced that this export lacks (a warning; with --full-export listed, and retracted
-        when retract_absent is set)."""
-        settings = self.ctx.settings
-        self.report.warnings.extend(self.ctx.folder.warnings)
-        self.report.files = self.ctx.folder.summaries()
-        retractor = None
-        if settings.full_export and settings.retract_absent:
-            retractor = Retractor(
-                self.ctx.lookup_client, self.ctx.state, self.ctx.mappings, conflict_policy=settings.conflict_policy,
-                dry_run=self.ctx.dry_run, run_id=self.ctx.run_id,
-            )  # fmt: skip
-        settle_absent(self.ctx.folder, self.coverage, self.report, retractor, full=settings.full_export)
-
-    def _check_references(self, writes: list[PlannedWrite]) -> list[PlannedWrite]:
-        """Reject records pointing at keys that are neither synced nor on the server (one search per chunk of
-        unknown keys), instead of letting one bad reference sink a whole transaction."""
-        refs = {(r.resource_type, r.key) for w in writes for r in w.item.refs}
-        if not refs:
-            return writes
-        self.resolver.prefetch(refs)
-        ok: list[PlannedWrite] = []
-        for w in writes:
-            missing = [r for r in w.item.refs if not self.resolver.known(r.resource_type, r.key)]
-            if missing:
-                reason = "; ".join(
-                    f"{r.column}: no {r.resource_type} with this key in the export or on the server" for r in missing
-                )
-                self._reject_write(w, reason, Stage.REFERENCE)
-            else:
-                ok.append(w)
-        return ok
-
-    def _valid(self, w: PlannedWrite) -> bool:
-        problems = check_resource(w.item.resource)
+    def _valid(self, item: MappedResource) -> bool:
+        problems = check_resource(item.resource)
         if problems:
-            self._reject_write(w, "; ".join(problems[:3]), Stage.MAPPING)
+            self._reject_item(item, "; ".join(problems[:3]), Stage.MAPPING)
         return not problems
 
-    def _count_dry_run(self, writes: list[PlannedWrite]) -> None:
-        for w in writes:
-            exists = w.action == "update" or self.resolver.known(w.resource_type, w.key)
-            self._count(w.resource_type, Outcome.UPDATED if exists else Outcome.CREATED)
-            # dependants later in this dry run may point at it: it would exist by then
-            self.resolver.learn(w.resource_type, w.key, w.server_id or "planned")
+    def _check_references(self, items: list[MappedResource]) -> list[MappedResource]:
+        """Reject records pointing at keys that are neither synced nor on the server (one search per chunk of
+        unknown keys), instead of letting one bad reference sink a whole transaction. A reference to master data
+        rejected earlier in this run names that root cause."""
+        refs = {(r.resource_type, r.key) for i in items for r in i.refs}
+        if not refs:
+            return items
+        self.resolver.prefetch(refs)
+        ok: list[MappedResource] = []
+        for item in items:
+            missing = [r for r in item.refs if not self.resolver.known(r.resource_type, r.key) and not r.optional]
+            if missing:
+                self._reject_item(item, "; ".join(self._missing_reason(r) for r in missing), Stage.REFERENCE)
+            else:
+                ok.append(item)
+        return ok
+
+    def _missing_reason(self, ref: Ref) -> str:
+        root = self._rejected_roots.get((str(ref.resource_type), ref.key))
+        if root:
+            return f"{ref.column}: {ref.resource_type} {ref.key} {root}"
+        return f"{ref.column}: no {ref.resource_type} with this key in the export or on the server"
+
+    # --- write (main thread) -------------------------------------------------------------------------------
+    def _dispatch(self, prepared: PreparedChunk) -> None:
+        if self.ctx.dry_run:
+            return
+        self._failed = set()
+        for type_plan in prepared.types:
+            if type_plan.record:
+                self.ctx.state.record_written(type_plan.record, self.ctx.run_id)
+            if type_plan.writes:
+                self._write(type_plan.writes, self._writers(type_plan.resource_type))
+                if self.provenance is not None:
+                    self.provenance.flush()
+        failed_records = {prepared.items_of.get(item) for item in self._failed}
+        done = [r for key, r in prepared.records.items() if key not in failed_records]
+        if done:
+            self.ctx.state.record_records(done, self.ctx.run_id)
+
+    def _writers(self, resource_type: ResourceType) -> list[Strategy]:
+        cls = self._strategy_class(resource_type)
+        return [
+            cls(c, self.ctx.mappings, self.resolver, self.outgoing, batch_size=self.ctx.settings.batch_size)
+            for c in self.ctx.write_clients
+        ]
 
     def _write(self, writes: list[PlannedWrite], writers: list[Strategy]) -> None:
         partitions: list[list[PlannedWrite]] = [[] for _ in writers]
@@ -221,37 +305,84 @@ class SyncEngine:
 
     def _record(self, outcomes: list[WriteOutcome]) -> None:
         """Called after each server round trip: persist confirmed writes first, then count."""
-        written = [
-            Written(o.write.resource_type, o.write.key, o.write.hash, o.server_id, o.version_id)
-            for o in outcomes
-            if o.result in (Outcome.CREATED, Outcome.UPDATED)
-        ]
-        if written:
-            self.ctx.state.record_written(written, self.ctx.run_id)
+        landed = [o for o in outcomes if o.result in (Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED)]
+        if landed:
+            self.ctx.state.record_written(
+                [
+                    Written(o.write.resource_type, o.write.key, o.write.hash, o.server_id, o.version_id,
+                            OWNER_EHR if o.result is Outcome.LINKED else OWNER_FHIRPEER)
+                    for o in landed
+                ],
+                self.ctx.run_id,
+            )  # fmt: skip
         with self._lock:
             for o in outcomes:
                 w = o.write
-                if o.result in (Outcome.CREATED, Outcome.UPDATED):
+                if o.result in (Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED):
                     self.report.count(w.resource_type, o.result)
                     self.resolver.learn(w.resource_type, w.key, o.server_id)
                 elif o.result is Outcome.CONFLICT:
-                    self.report.conflicts.append(Conflict(w.resource_type, w.key, o.reason))
-                    self.report.count(w.resource_type, Outcome.FAILED)
-                    log.warning("conflict: %s left alone", w.resource_type,
-                                extra={"resource_type": str(w.resource_type), "key": w.key})  # fmt: skip
+                    self._failed.add((str(w.resource_type), w.key))
+                    self._conflict(w.resource_type, w.key, o.reason, w.item)
                 else:
-                    self._reject_write(w, o.reason, Stage.SERVER)
+                    self._failed.add((str(w.resource_type), w.key))
+                    self._reject_item(w.item, o.reason, Stage.SERVER)
+        if self.provenance is not None:
+            self.provenance.add(landed)
         log.debug("round trip done", extra={"count": len(outcomes)})
 
-    def _reject_write(self, w: PlannedWrite, reason: str, stage: Stage) -> None:
-        src = w.item.sources[0]
-        self._reject(Rejection(src.file, src.line, w.key, None, reason, w.resource_type, stage))
+    # --- counting --------------------------------------------------------------------------------------------
+    def _count(self, resource_type: str, outcome: Outcome, n: int = 1) -> None:
+        if n:
+            with self._lock:
+                self.report.count(resource_type, outcome, n)
+
+    def _skip(self, skipped: Skipped) -> None:
+        with self._lock:
+            self.report.skip(skipped)
+
+    def _conflict(self, resource_type: ResourceType, key: str, reason: str, item: MappedResource) -> None:
+        with self._lock:
+            self.report.conflicts.append(Conflict(resource_type, key, reason))
+            self.report.count(resource_type, Outcome.CONFLICT)
+        log.warning("conflict: %s left alone", resource_type, extra={"resource_type": str(resource_type), "key": key})
+
+    def _reject_item(self, item: MappedResource, reason: str, stage: Stage) -> None:
+        src = item.sources[0]
+        self._reject(Rejection(src.file, src.line, item.key, None, reason, item.resource_type, stage))
 
     def _reject(self, rejection: Rejection) -> None:
         with self._lock:
             self.report.reject_record(rejection)
+            if rejection.resource_type.is_roster and rejection.id:
+                cause = f" ({rejection.column})" if rejection.column else ""
+                self._rejected_roots[(str(rejection.resource_type), rejection.id)] = (
+                    f"rejected at {rejection.where}{cause}"
+                )
         log.debug("rejected %s:%s", rejection.file, rejection.line,
                   extra={"file": rejection.file, "line": rejection.line, "key": rejection.id})  # fmt: skip
+
+    # --- after the last kind ------------------------------------------------------------------------------------
+    def finish_export(self) -> None:
+        """Once every kind is synced: what reading the files found (warnings, lines → records per file), and the
+        records earlier runs synced that this export lacks (a warning; with --full-export listed, and retracted
+        when retract_absent is set)."""
+        settings = self.ctx.settings
+        self.report.warnings.extend(self.ctx.folder.warnings)
+        self.report.files = self.ctx.folder.summaries()
+        retractor = None
+        if settings.full_export and settings.retract_absent:
+            retractor = Retractor(
+                self.ctx.lookup_client, self.ctx.state, self.ctx.mappings, conflict_policy=settings.conflict_policy,
+                dry_run=self.ctx.dry_run, run_id=self.ctx.run_id,
+            )  # fmt: skip
+        settle_absent(self.ctx.folder, self.coverage, self.report, retractor, full=settings.full_export)
+
+
+def _root_cause(rejection: Rejection) -> str:
+    """How a dependant names the master-data record that took it down: where it is and, briefly, why."""
+    why = rejection.column or rejection.reason.split(";")[0].split(" (")[0][:100]
+    return f"rejected at {rejection.where} ({why})"
 
 
 def _partition_key(w: PlannedWrite) -> str:
@@ -264,8 +395,10 @@ def _stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
 
 
-def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    chunk: list[Item] = []
+def _chunks(
+    items: Iterable[Accepted | TeamRows | Rejection], size: int
+) -> Iterator[list[Accepted | TeamRows | Rejection]]:
+    chunk: list[Accepted | TeamRows | Rejection] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:

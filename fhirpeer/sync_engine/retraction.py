@@ -18,7 +18,7 @@ from ..mapping_files import Mappings
 from ..run_report import Absent, Conflict, RunReport
 from ..transport.client import FhirClient
 from .coverage import ExportCoverage, types_of_kind
-from .state import RETRACTED_HASH, StateStore, Written
+from .state import OWNER_FHIRPEER, RETRACTED_HASH, AbsentRow, StateStore, Written
 from .strategies.base import VERSION_CONFLICT_STATUSES
 
 #: The status that retracts a record. It is in the FHIR R4 (4.0.1) required status value set of each type:
@@ -59,11 +59,12 @@ class Retractor:
         self.client, self.state, self.mappings = client, state, mappings
         self.conflict_policy, self.dry_run, self.run_id = conflict_policy, dry_run, run_id
 
-    def retract(self, resource_type: ResourceType, key: str, server_id: str | None, version: str | None) -> str:
+    def retract(self, kind: InputKind, resource_type: ResourceType, row: AbsentRow) -> str:
         """What happened: retracted, would retract (dry run), conflict, gone or refused."""
         if self.dry_run:
             return "would retract"
-        resource = self._current(resource_type, key, server_id)
+        key, version = row.key, row.version_id
+        resource = self._current(resource_type, key, row.server_id)
         if resource is None:
             return "gone"
         current = (resource.get("meta") or {}).get("versionId")
@@ -82,6 +83,7 @@ class Retractor:
             new_version = result.version_id
         written = Written(str(resource_type), key, RETRACTED_HASH, resource["id"], new_version)
         self.state.record_written([written], self.run_id)
+        self.state.forget_records(kind.value, [key])  # if the record comes back, it is mapped and written again
         return "retracted"
 
     def _current(self, resource_type: ResourceType, key: str, server_id: str | None) -> dict[str, Any] | None:
@@ -118,7 +120,8 @@ def settle_absent(
                 )
                 continue
             summary = folder.summary(kind)
-            _full_export_absent(report, coverage, retractor, file, resource_type, summary.records if summary else 0)
+            records = summary.records if summary else 0
+            _full_export_absent(report, coverage, retractor, kind, file, resource_type, records)
 
 
 def _missing_file(report: RunReport, file: str, resource_type: ResourceType, synced: int) -> None:
@@ -134,14 +137,15 @@ def _full_export_absent(
     report: RunReport,
     coverage: ExportCoverage,
     retractor: Retractor | None,
+    kind: InputKind,
     file: str,
     resource_type: ResourceType,
     records: int,
 ) -> None:
     rows = coverage.absent(resource_type)
     if retractor is None or resource_type not in RETRACTABLE or not records:
-        for key, _, _ in rows:
-            report.absent.append(Absent(file, str(resource_type), key, "reported"))
+        for row in rows:
+            report.absent.append(Absent(file, str(resource_type), row.key, "reported"))
         why = (
             "patients, staff and sites are never retracted"
             if resource_type not in RETRACTABLE
@@ -156,13 +160,13 @@ def _full_export_absent(
         )
         return
     actions: dict[str, int] = {}
-    for key, server_id, version in rows:
-        action = retractor.retract(resource_type, key, server_id, version)
+    for row in rows:
+        action = retractor.retract(kind, resource_type, row) if row.owner == OWNER_FHIRPEER else "reported"
         actions[action] = actions.get(action, 0) + 1
-        report.absent.append(Absent(file, str(resource_type), key, action))
+        report.absent.append(Absent(file, str(resource_type), row.key, action))
         if action in ("retracted", "would retract"):
             report.count(resource_type, Outcome.RETRACTED)
         elif action in _NOT_RETRACTED:
-            report.conflicts.append(Conflict(str(resource_type), key, _NOT_RETRACTED[action]))
+            report.conflicts.append(Conflict(str(resource_type), row.key, _NOT_RETRACTED[action]))
     done = ", ".join(f"{n} {action}" for action, n in sorted(actions.items()))
     report.warn(f"{len(rows)} {resource_type} record(s) absent from this full export: {done}", file)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from filelock import FileLock, Timeout
 
@@ -31,7 +31,13 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS synced (
     target TEXT NOT NULL, resource_type TEXT NOT NULL, key TEXT NOT NULL,
     hash TEXT NOT NULL, server_id TEXT, version_id TEXT, run_id TEXT NOT NULL, written_at TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT 'fhirpeer',
     PRIMARY KEY (target, resource_type, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    target TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, types TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (target, kind, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, target TEXT, server TEXT, command TEXT NOT NULL, started_at TEXT NOT NULL,
@@ -64,22 +70,49 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+#: `synced.owner`: fhirpeer wrote the resource, or it is the EHR's (found on the server and pointed at, never
+#: written).
+OWNER_FHIRPEER = "fhirpeer"
+OWNER_EHR = "ehr"
+
+
 @dataclass(frozen=True)
 class SyncedRow:
     hash: str
     server_id: str | None
     version_id: str | None
+    owner: str = OWNER_FHIRPEER
 
 
 @dataclass(frozen=True)
 class Written:
-    """One write the server confirmed."""
+    """One resource the server holds as fhirpeer last saw it: written (confirmed), adopted, or linked."""
 
     resource_type: str
     key: str
     hash: str
     server_id: str | None
     version_id: str | None
+    owner: str = OWNER_FHIRPEER
+
+
+class AbsentRow(NamedTuple):
+    """A synced record that the export being synced lacks."""
+
+    key: str
+    server_id: str | None
+    version_id: str | None
+    owner: str
+
+
+@dataclass(frozen=True)
+class RecordSynced:
+    """An input record whose every resource is on the server as mapped from this fingerprint."""
+
+    kind: str
+    key: str
+    fingerprint: str
+    types: tuple[str, ...]
 
 
 class RunLock:
@@ -115,7 +148,14 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._mutex = threading.Lock()
+
+    def _migrate(self) -> None:
+        """Add what a store written by an older fhirpeer lacks (its rows were all written by fhirpeer)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(synced)")}
+        if "owner" not in columns:
+            self._db.execute(f"ALTER TABLE synced ADD COLUMN owner TEXT NOT NULL DEFAULT '{OWNER_FHIRPEER}'")
 
     def close(self) -> None:
         self._db.close()
@@ -140,21 +180,55 @@ class StateStore:
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, hash, server_id, version_id FROM synced "
+                    f"SELECT key, hash, server_id, version_id, owner FROM synced "
                     f"WHERE target=? AND resource_type=? AND key IN ({marks})",
                     (self.target, resource_type, *chunk),
                 )
-                found.update({k: SyncedRow(h, s, v) for k, h, s, v in rows})
+                found.update({k: SyncedRow(h, s, v, o) for k, h, s, v, o in rows})
         return found
 
     def record_written(self, writes: Iterable[Written], run_id: str) -> None:
         now = _now()
         with self._tx() as db:
             db.executemany(
-                "INSERT INTO synced VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (target, resource_type, key) DO UPDATE "
+                "INSERT INTO synced (target, resource_type, key, hash, server_id, version_id, run_id, written_at, "
+                "owner) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (target, resource_type, key) DO UPDATE "
                 "SET hash=excluded.hash, server_id=excluded.server_id, version_id=excluded.version_id, "
-                "run_id=excluded.run_id, written_at=excluded.written_at",
-                [(self.target, w.resource_type, w.key, w.hash, w.server_id, w.version_id, run_id, now) for w in writes],
+                "run_id=excluded.run_id, written_at=excluded.written_at, owner=excluded.owner",
+                [
+                    (self.target, str(w.resource_type), w.key, w.hash, w.server_id, w.version_id, run_id, now, w.owner)
+                    for w in writes
+                ],
+            )
+
+    # --- records whose resources are all synced (reruns skip them before mapping) ------------------------
+    def record_fingerprints(self, kind: str, keys: Iterable[str]) -> dict[str, RecordSynced]:
+        keys = list(keys)
+        found: dict[str, RecordSynced] = {}
+        with self._mutex:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, fingerprint, types FROM records WHERE target=? AND kind=? AND key IN ({marks})",
+                    (self.target, kind, *chunk),
+                )
+                found.update({k: RecordSynced(kind, k, f, tuple(t.split(",")) if t else ()) for k, f, t in rows})
+        return found
+
+    def record_records(self, records: Iterable[RecordSynced], run_id: str) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO records VALUES (?,?,?,?,?,?) ON CONFLICT (target, kind, key) DO UPDATE "
+                "SET fingerprint=excluded.fingerprint, types=excluded.types, run_id=excluded.run_id",
+                [(self.target, r.kind, r.key, r.fingerprint, ",".join(r.types), run_id) for r in records],
+            )
+
+    def forget_records(self, kind: str, keys: Iterable[str]) -> None:
+        """The next run must map these records again (one of their resources changed or failed)."""
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM records WHERE target=? AND kind=? AND key=?", [(self.target, kind, k) for k in keys]
             )
 
     def server_ids(self, resource_type: str, keys: Iterable[str]) -> dict[str, str]:
@@ -167,6 +241,15 @@ class StateStore:
                 (self.target,),
             )
             return dict(rows.fetchall())
+
+    def count_owned(self, resource_type: str) -> int:
+        """How many resources of a type fhirpeer wrote (or adopted) on this target."""
+        with self._mutex:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM synced WHERE target=? AND resource_type=? AND owner=?",
+                (self.target, str(resource_type), OWNER_FHIRPEER),
+            ).fetchone()
+        return int(row[0])
 
     # --- what an export still holds -----------------------------------------------------------------
     def count_live(self) -> dict[str, int]:
@@ -206,16 +289,16 @@ class StateStore:
         with self._tx() as db:
             db.executemany("INSERT OR IGNORE INTO temp.seen_keys VALUES (?,?)", ((resource_type, k) for k in keys))
 
-    def absent(self, resource_type: str) -> list[tuple[str, str | None, str | None]]:
-        """(key, server id, version) of each live synced record of `resource_type` not among the seen keys."""
+    def absent(self, resource_type: str) -> list[AbsentRow]:
+        """Each live synced record of `resource_type` not among the seen keys, in key order."""
         with self._mutex:
             rows = self._db.execute(
-                "SELECT key, server_id, version_id FROM synced s WHERE target=? AND resource_type=? AND hash<>? "
-                "AND NOT EXISTS (SELECT 1 FROM temp.seen_keys k WHERE k.resource_type=s.resource_type AND k.key=s.key) "
-                "ORDER BY key",
+                "SELECT key, server_id, version_id, owner FROM synced s WHERE target=? AND resource_type=? "
+                "AND hash<>? AND NOT EXISTS "
+                "(SELECT 1 FROM temp.seen_keys k WHERE k.resource_type=s.resource_type AND k.key=s.key) ORDER BY key",
                 (self.target, resource_type, RETRACTED_HASH),
             )
-            return rows.fetchall()
+            return [AbsentRow(*row) for row in rows.fetchall()]
 
     # --- runs -------------------------------------------------------------------------------------
     def begin_run(self, run_id: str, command: str, server: str | None) -> str:

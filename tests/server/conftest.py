@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fhirpeer.demo.sample import generate_program
 from fhirpeer.domain import WriteStrategy
+from tests.support.exports import generate_export
 
 #: Parametrize a test over every write strategy: only for tests whose outcome depends on how fhirpeer writes.
 EVERY_STRATEGY = pytest.mark.parametrize("strategy", [str(s) for s in WriteStrategy], indirect=True)
@@ -24,5 +24,5 @@ def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.fixture
 def export(tmp_path: Path) -> Path:
     out = tmp_path / "export"
-    generate_program(out, patients=24, seed=3)
+    generate_export(out, patients=24, seed=3)
     return out

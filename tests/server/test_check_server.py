@@ -9,8 +9,8 @@ import pytest
 
 from fhirpeer.cli import main
 from fhirpeer.demo.embedded_server import EmbeddedServer
-from fhirpeer.demo.sample import generate_program
 from fhirpeer.domain import InputKind
+from tests.support.exports import generate_export
 from tests.support.inventory import inventory, versions
 from tests.support.sync_run import rows, sync
 
@@ -27,7 +27,7 @@ def _auto_strategy(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def export(tmp_path: Path) -> Path:
     out = tmp_path / "export"
-    generate_program(out, patients=10, seed=8)
+    generate_export(out, patients=10, seed=8)
     return out
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fhirpeer.demo.sample import generate_program
 from tests.server.conftest import EVERY_STRATEGY
+from tests.support.exports import generate_export
 from tests.support.inventory import versions
 from tests.support.sync_run import TYPES, expected_keys, rows, sync, write_rows
 
@@ -47,7 +47,7 @@ def make_keys_awkward(export: Path) -> None:
 @EVERY_STRATEGY
 def test_awkward_keys_are_held_once_and_a_rerun_writes_nothing(fhir_base_url, test_namespace, tmp_path, strategy):
     export = tmp_path / "export"
-    generate_program(export, patients=6, seed=12)
+    generate_export(export, patients=6, seed=12)
     make_keys_awkward(export)
     expected = expected_keys(export)
     awkward = expected["Patient"] | expected["Encounter"] | expected["CareTeam"] | expected["ServiceRequest"]

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fhirpeer.demo.sample import generate_program
+from tests.support.exports import generate_export
 from tests.support.fault_proxy import FaultProxy
 from tests.support.paths import REPO
 from tests.support.sync_run import rows, write_rows
@@ -58,7 +58,7 @@ def refuse_planted(method: str, path: str, body: bytes) -> tuple[int, bytes] | N
 
 def test_planted_phi_never_leaves_through_logs_reports_or_state(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
-    generate_program(export, patients=12, seed=4)
+    generate_export(export, patients=12, seed=4)
     plant(export)
     report_path = tmp_path / "report.json"
     state = tmp_path / "state.sqlite"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fhirpeer.demo.sample import generate_program
 from fhirpeer.sync_engine.state import RunLock
 from tests.server.conftest import EVERY_STRATEGY
+from tests.support.exports import generate_export
 from tests.support.fault_proxy import FaultProxy
 from tests.support.inventory import fhir_client, inventory
 from tests.support.paths import REPO
@@ -41,7 +41,7 @@ def assert_exactly_once(base_url: str, namespace: str, export: Path) -> None:
 @pytest.mark.slow
 def test_sync_killed_at_random_points_then_rerun_holds_every_key_once(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
-    generate_program(export, patients=60, seed=5)
+    generate_export(export, patients=60, seed=5)
     state = tmp_path / "state.sqlite"
     rng = random.Random(20261123)
     cmd = [
@@ -71,7 +71,7 @@ def test_sync_killed_at_random_points_then_rerun_holds_every_key_once(fhir_base_
 
 def test_second_sync_on_same_state_exits_4_at_once(fhir_base_url, test_namespace, tmp_path, capsys):
     export = tmp_path / "export"
-    generate_program(export, patients=10, seed=1)
+    generate_export(export, patients=10, seed=1)
     with RunLock(tmp_path / "state.sqlite"):
         started = time.monotonic()
         code, _ = sync(fhir_base_url, test_namespace, export, tmp_path)
@@ -83,7 +83,7 @@ def test_second_sync_on_same_state_exits_4_at_once(fhir_base_url, test_namespace
 
 def test_lock_left_by_a_killed_run_is_taken_over(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
-    generate_program(export, patients=10, seed=1)
+    generate_export(export, patients=10, seed=1)
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys,time; from fhirpeer.sync_engine.state import RunLock; l=RunLock(sys.argv[1]); l.__enter__(); "
@@ -103,7 +103,7 @@ def test_lock_left_by_a_killed_run_is_taken_over(fhir_base_url, test_namespace, 
 @pytest.mark.slow
 def test_sync_through_25_percent_injected_faults_holds_every_key_once(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
-    generate_program(export, patients=30, seed=9)
+    generate_export(export, patients=30, seed=9)
     faults = {"p_429": 0.07, "p_503": 0.06, "p_reset_before": 0.06, "p_drop_after": 0.06}
     with FaultProxy(fhir_base_url, seed=42, retry_after=1, **faults) as proxy:
         code, report = sync(proxy.base_url, test_namespace, export, tmp_path, "--batch-size", "15")
@@ -129,7 +129,7 @@ def test_sync_through_25_percent_injected_faults_holds_every_key_once(fhir_base_
 
 def test_parallel_workers_produce_no_duplicates(fhir_base_url, test_namespace, tmp_path):
     export = tmp_path / "export"
-    generate_program(export, patients=40, seed=11)
+    generate_export(export, patients=40, seed=11)
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path, "--workers", "4", "--batch-size", "25")
     assert code == 0, report["rejected"][:3]
     assert_exactly_once(fhir_base_url, test_namespace, export)
@@ -140,7 +140,7 @@ def test_resource_edited_on_the_server_is_reported_as_conflict_and_left_alone(
     fhir_base_url, test_namespace, tmp_path, strategy
 ):
     export = tmp_path / "export"
-    generate_program(export, patients=10, seed=2)
+    generate_export(export, patients=10, seed=2)
     assert sync(fhir_base_url, test_namespace, export, tmp_path)[0] == 0
     contacts = rows(export / "peer_contacts.csv")
     target = next(r for r in contacts if r["mode"] == "telephone" and r["duration_min"])
@@ -168,7 +168,7 @@ def test_encoding_error_deep_in_a_file_exits_2_before_anything_is_written(
     fhir_base_url, test_namespace, tmp_path, capsys
 ):
     export = tmp_path / "export"
-    generate_program(export, patients=10, seed=1)
+    generate_export(export, patients=10, seed=1)
     data = (export / "peer_contacts.csv").read_bytes()
     cut = data.rindex(b"\n", 0, len(data) - 10)  # near the end, long after the rosters would have synced
     (export / "peer_contacts.csv").write_bytes(data[:cut] + b"\n\xff\xfe broken" + data[cut:])

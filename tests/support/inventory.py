@@ -21,12 +21,18 @@ from fhirpeer.transport.client import FhirClient
 #: reference: ServiceRequest/CareTeam/Encounter point at Patient/Practitioner/Organization).
 CLEANUP_ORDER = (
     "Communication",
+    "Provenance",
+    "Task",
+    "Encounter",
+    "Appointment",
+    "EpisodeOfCare",
     "ServiceRequest",
     "CareTeam",
-    "Encounter",
+    "PractitionerRole",
     "Patient",
     "Practitioner",
     "Organization",
+    "Device",
 )
 #: Statuses of a DELETE that mean "this server does not let us delete": ignored.
 DELETE_REFUSED = (403, 405)

@@ -74,6 +74,7 @@ def test_shipped_mappings_load_and_cover_every_contract_value() -> None:
         "columns.yaml",
         "encounter.yaml",
         "identifiers.yaml",
+        "provenance.yaml",
         "roster.yaml",
         "security.yaml",
         "servicerequest.yaml",

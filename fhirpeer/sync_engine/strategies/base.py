@@ -1,9 +1,11 @@
 """What every write strategy shares: the interface, the outcome of one write, and how refusals and If-Match
 conflicts are explained.
 
-A strategy sends planned writes through one client and reports, after each server round trip, what happened to
-each of them (`on_done`). Only temporary failures that outlived the retry budget, lost connectivity and refused
-credentials stop the run; everything the server refuses for one record becomes that record's outcome.
+A strategy sends planned writes (each already carrying its request: `PUT Type/id`, a conditional update or a
+conditional create, with If-Match where it applies) through one client, grouped its own way, and reports after
+each server round trip what happened to each of them (`on_done`). Only temporary failures that outlived the
+retry budget, lost connectivity and refused credentials stop the run; everything the server refuses for one
+record becomes that record's outcome.
 """
 
 from __future__ import annotations
@@ -14,23 +16,24 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ...bundles import entry, full_url
-from ...domain import ConflictPolicy, Outcome, WriteStrategy
+from ...domain import Outcome, WriteStrategy
 from ...errors import FatalError, OutcomeIssue
 from ...mappers import Ref
 from ...mapping_files import Mappings
 from ...transport.client import FhirClient, WriteResult, parse_etag, parse_location
 from ...transport.operation_outcome import hapi_message_codes, parse_operation_outcome, summarize_issues
-from ..planner import PlannedWrite
+from ..identity import is_owned
+from ..outgoing import Outgoing, same_content
+from ..planner import Action, Addressing, PlannedWrite
 from ..resolver import ReferenceResolver
-from ..state import content_hash
 
 
 @dataclass
 class WriteOutcome:
-    """What happened to one planned write."""
+    """What happened to one planned write. LINKED: a conditional create found the EHR's resource."""
 
     write: PlannedWrite
-    result: Outcome  # CREATED | UPDATED | FAILED | CONFLICT
+    result: Outcome  # CREATED | UPDATED | LINKED | FAILED | CONFLICT
     server_id: str | None = None
     version_id: str | None = None
     reason: str = ""
@@ -40,46 +43,54 @@ OnDone = Callable[[list[WriteOutcome]], None]
 
 #: Statuses a server answers a stale If-Match with: 412 (FHIR RESTful API), 409 (HAPI FHIR, HAPI-0989).
 VERSION_CONFLICT_STATUSES = frozenset({409, 412})
+#: HAPI's codes for a conditional reference inside a transaction that matches several resources: HAPI-1092 in
+#: HAPI's documentation, HAPI-2207 in what HAPI 8.8 answers (tests/fixtures/http/hapi/, captured).
+CONDITIONAL_REFERENCE_MATCHED_TWICE = frozenset({"HAPI-1092", "HAPI-2207"})
 
 
 class Strategy(ABC):
     """Sends PlannedWrites of one resource type through one client (one instance per worker thread)."""
 
     name: ClassVar[WriteStrategy]
+    #: Every key without a state row is searched on the server before it is written (not just when the server
+    #: holds more than the state store knows).
+    always_search: ClassVar[bool] = False
+
+    @classmethod
+    def addressing(cls, client_ids: bool) -> Addressing:
+        """How resources this strategy creates are addressed, given whether the server takes client ids."""
+        return Addressing.CLIENT_ID if client_ids else Addressing.CONDITIONAL
 
     def __init__(
         self,
         client: FhirClient,
         mappings: Mappings,
         resolver: ReferenceResolver,
+        outgoing: Outgoing,
         *,
         batch_size: int = 200,
-        conflict_policy: ConflictPolicy = ConflictPolicy.SKIP,
     ):
         self.client = client
         self.mappings = mappings
         self.resolver = resolver
+        self.outgoing = outgoing
         self.batch_size = batch_size
-        self.conflict_policy = conflict_policy
 
     @abstractmethod
     def write(self, writes: Sequence[PlannedWrite], on_done: OnDone) -> None:
         """Write everything, calling `on_done` after each server round trip with its outcomes."""
 
     # --- shared pieces ---------------------------------------------------------------------------------
-    @property
-    def uses_if_match(self) -> bool:
-        return self.conflict_policy is ConflictPolicy.SKIP
+    def body(self, w: PlannedWrite, *, require_literal: bool) -> dict[str, Any] | None:
+        """The resource as sent (None when a reference cannot be made literal and must be)."""
+        return self.outgoing.resource(w.item, require_all=require_literal, body_id=w.server_id if w.by_id else None)
 
     def bundle_entry(self, w: PlannedWrite, *, require_literal: bool) -> dict[str, Any] | None:
         """The Bundle entry for a write (None when a reference cannot be made literal and must be)."""
-        resource = self.resolver.literal(w.item, require_all=require_literal)
+        resource = self.body(w, require_literal=require_literal)
         if resource is None:
             return None
-        request = w.request(self.mappings, if_match=self.uses_if_match)
-        if request.url.startswith(f"{w.resource_type}/"):
-            resource = {**resource, "id": w.server_id}
-        return entry(resource, request, full_url(w.resource_type, w.key, self.mappings.identifiers.namespace))
+        return entry(resource, w.request, full_url(w.resource_type, w.key, self.mappings.identifiers.namespace))
 
     def entry_outcome(self, w: PlannedWrite, e: dict[str, Any]) -> WriteOutcome:
         """The outcome of one entry of a transaction- or batch-response Bundle."""
@@ -89,12 +100,24 @@ class Strategy(ABC):
         if status >= 400:
             issues = parse_operation_outcome(resp.get("outcome")) if resp.get("outcome") else []
             return WriteOutcome(w, Outcome.FAILED, reason=self.refusal_reason(w, status, issues))
-        result = Outcome.CREATED if status == 201 else Outcome.UPDATED
-        return WriteOutcome(w, result, sid or w.server_id, version or parse_etag(resp.get("etag")))
+        return self.success(w, status, sid or w.server_id, version or parse_etag(resp.get("etag")))
 
     def from_write_result(self, w: PlannedWrite, res: WriteResult) -> WriteOutcome:
-        result = Outcome.CREATED if res.created else Outcome.UPDATED
-        return WriteOutcome(w, result, res.id or w.server_id, res.version_id)
+        return self.success(w, res.status, res.id or w.server_id, res.version_id)
+
+    def success(self, w: PlannedWrite, status: int, server_id: str | None, version: str | None) -> WriteOutcome:
+        """A 2xx answer. A conditional create answered 200 found a resource that already matched: fhirpeer's own
+        (a retry after a lost response) or the EHR's (created since fhirpeer looked) — read it to tell which."""
+        if w.request.if_none_exist and status == 200 and server_id:
+            current = self.client.read(w.resource_type, server_id)
+            if current is not None and not is_owned(current, self.outgoing.owned_tag):
+                return WriteOutcome(w, Outcome.LINKED, server_id, (current.get("meta") or {}).get("versionId"))
+            return WriteOutcome(w, Outcome.CREATED, server_id, version)
+        if w.action is Action.CREATE:
+            result = Outcome.CREATED if status == 201 or w.request.if_none_exist else Outcome.UPDATED
+        else:
+            result = Outcome.CREATED if status == 201 else Outcome.UPDATED
+        return WriteOutcome(w, result, server_id, version)
 
     def refused(self, w: PlannedWrite, exc: FatalError) -> WriteOutcome:
         """The outcome of a write the server refused on its own (not inside a Bundle)."""
@@ -106,14 +129,14 @@ class Strategy(ABC):
         """`PUT Type/id` with If-Match refused because the version changed (not a duplicate identifier).
 
         The FHIR spec answers 412; HAPI FHIR answers 409 (HAPI-0989, "version conflict")."""
-        return status in VERSION_CONFLICT_STATUSES and bool(w.server_id and w.version_id) and self.uses_if_match
+        return status in VERSION_CONFLICT_STATUSES and bool(w.request.if_match)
 
     def refusal_reason(self, w: PlannedWrite, status: int | None, issues: list[OutcomeIssue]) -> str:
         """Why the server refused one record, in words a program coordinator can act on (no PHI beyond the
         record's own business key, which the report carries anyway)."""
         codes = hapi_message_codes(issues)
         detail = _issues_text(issues)
-        if status == 412 and "HAPI-1092" in codes:
+        if status == 412 and codes & CONDITIONAL_REFERENCE_MATCHED_TWICE:
             columns = ", ".join(dict.fromkeys(r.column for r in w.item.refs)) or "a reference"
             return (
                 f"duplicate data on the server: a record this {w.resource_type} points at ({columns}) is "
@@ -136,14 +159,14 @@ class Strategy(ABC):
         return [r for r in w.item.refs if not self.resolver.known(r.resource_type, r.key)]
 
     def resolve_conflict(self, w: PlannedWrite) -> WriteOutcome:
-        """If-Match failed: the server's version is not the one fhirpeer wrote. Was the newer version ours (a
-        write whose response was lost), is the resource gone, or did someone else change it?"""
+        """If-Match failed: the server's version is not the one fhirpeer wrote. Was the newer version ours (a write
+        whose response was lost), is the resource gone, or did someone else change it?"""
         if w.server_id is None:
             raise ValueError("resolve_conflict needs a write to a known server id")
         current = self.client.read(w.resource_type, w.server_id)
-        intended = self.literal(w)
+        intended = self.body(w, require_literal=False) or w.item.resource
         if current is None:
-            res = self.client.put(w.request(self.mappings, if_match=False).url, intended)
+            res = self.client.put(f"{w.resource_type}/{w.server_id}", intended)
             return self.from_write_result(w, res)
         version = (current.get("meta") or {}).get("versionId")
         if same_content(current, intended):
@@ -153,57 +176,37 @@ class Strategy(ABC):
             reason=f"changed on the server since fhirpeer wrote version {w.version_id} (now {version}); left alone",
         )  # fmt: skip
 
-    def literal(self, w: PlannedWrite) -> dict[str, Any]:
-        return self.resolver.literal(w.item) or w.item.resource
-
 
 class SingleRequestStrategy(Strategy):
-    """A strategy that sends one request per resource; subclasses say how one resource is written."""
+    """A strategy that sends one request per resource; subclasses say how a resource without a known id is
+    written."""
 
     def write(self, writes: Sequence[PlannedWrite], on_done: OnDone) -> None:
         for w in writes:
             on_done([self._one(w)])
 
     def _one(self, w: PlannedWrite) -> WriteOutcome:
-        resource = self.resolver.literal(w.item, require_all=True)
+        resource = self.body(w, require_literal=True)
         if resource is None:
             return WriteOutcome(w, Outcome.FAILED, reason="a referenced record is not on the server")
         try:
-            known = bool(w.server_id) and self.uses_if_match
-            res = self.update_known(w, resource) if known else self.write_one(w, resource)
+            res = self.send(w, resource)
         except FatalError as exc:
             return self.refused(w, exc)
         return self.from_write_result(w, res)
 
-    def update_known(self, w: PlannedWrite, resource: dict[str, Any]) -> WriteResult:
-        """An update of a resource fhirpeer wrote before: `PUT Type/id` with If-Match on its version."""
-        request = w.request(self.mappings, if_match=True)
-        return self.client.put(request.url, {**resource, "id": w.server_id}, if_match=request.if_match)
-
-    @abstractmethod
-    def write_one(self, w: PlannedWrite, resource: dict[str, Any]) -> WriteResult:
-        """Create, or update without If-Match, one resource."""
+    def send(self, w: PlannedWrite, resource: dict[str, Any]) -> WriteResult:
+        """The planned request as one HTTP call."""
+        request = w.request
+        if request.method == "POST":
+            return self.client.post(str(w.resource_type), resource, if_none_exist=request.if_none_exist)
+        return self.client.put(request.url, resource, if_match=request.if_match)
 
 
 def entry_status(e: dict[str, Any]) -> int:
     """The HTTP status of a transaction/batch response entry (``"412 Precondition Failed"`` → 412)."""
     text = str((e.get("response") or {}).get("status", "0")).split()
     return int(text[0]) if text and text[0].isdigit() else 0
-
-
-def same_content(server_resource: dict[str, Any], intended: dict[str, Any]) -> bool:
-    """Compare ignoring what the server adds (id, versionId, lastUpdated, source, narrative)."""
-    return content_hash(_normalise(server_resource)) == content_hash(_normalise(intended))
-
-
-def _normalise(resource: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in resource.items() if k not in ("id", "text")}
-    meta = {k: v for k, v in (out.get("meta") or {}).items() if k not in ("versionId", "lastUpdated", "source")}
-    if meta:
-        out["meta"] = meta
-    else:
-        out.pop("meta", None)
-    return out
 
 
 def _issues_text(issues: list[OutcomeIssue]) -> str:

@@ -1,20 +1,16 @@
-"""`conditional_put`: one `PUT Type?identifier=system|key` per resource (the server finds or creates it)."""
+"""`conditional_put`: one request per resource; what fhirpeer creates goes by `PUT Type?identifier=system|key`
+(the server finds or creates it), updates of what it wrote to `Type/id` with If-Match."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...domain import WriteStrategy
-from ...transport.client import WriteResult
-from ..planner import PlannedWrite
+from ..planner import Addressing
 from .base import SingleRequestStrategy
 
 
 class ConditionalPutStrategy(SingleRequestStrategy):
     name = WriteStrategy.CONDITIONAL_PUT
 
-    def write_one(self, w: PlannedWrite, resource: dict[str, Any]) -> WriteResult:
-        request = w.request(self.mappings, if_match=self.uses_if_match)
-        if request.url.startswith(f"{w.resource_type}/"):
-            resource = {**resource, "id": w.server_id}
-        return self.client.put(request.url, resource, if_match=request.if_match)
+    @classmethod
+    def addressing(cls, client_ids: bool) -> Addressing:
+        return Addressing.CONDITIONAL

@@ -1,4 +1,4 @@
-"""`transaction`: Bundles of conditional PUTs, all or nothing per Bundle.
+"""`transaction`: Bundles of the planned writes, all or nothing per Bundle.
 
 A refused Bundle is split in halves and retried until the refused entries are isolated, so every good record
 still lands. References the resolver cannot make literal are left as conditional references for the server to

@@ -64,7 +64,7 @@ def test_hapi_exits_0_with_transaction_for_every_type(capsys: pytest.CaptureFixt
     assert "FHIR version: 4.0.1 (R4) — supported" in out
     assert "strategy: transaction for every type" in out
     assert "verdict: OK" in out
-    assert "HAPI FHIR Server 8.0.0" in out
+    assert "HAPI FHIR Server 8.8.0" in out
 
 
 def test_cerner_exits_1_and_says_plainly_careteam_and_servicerequest_cannot_be_written(

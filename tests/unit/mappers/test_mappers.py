@@ -58,7 +58,9 @@ CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
-STANDARD_SYSTEMS = {SNOMED, NUCC, LOINC, UCUM, ACT_CODE, CONFIDENTIALITY, PARTICIPATION, NPI, ORG_TYPE}
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+MR = {"system": V2_0203, "code": "MR", "display": "Medical record number"}
+STANDARD_SYSTEMS = {SNOMED, NUCC, LOINC, UCUM, ACT_CODE, CONFIDENTIALITY, PARTICIPATION, NPI, ORG_TYPE, V2_0203}
 
 
 @pytest.fixture(autouse=True)
@@ -501,7 +503,9 @@ def test_identifier_systems_per_type_and_npi() -> None:
     ).resource
     peer = map_staff(StaffRecord.model_validate({"staff_id": "P-1"}, context=v), SRC, M).resource
     site = map_site(SiteRecord.model_validate({"site_id": "S-1", "name": "Clinic"}, context=v), SRC, M).resource
-    assert valid(patient)["identifier"] == [{"system": f"{NS}/sid/patient-mrn", "value": "MRN-1"}]
+    assert valid(patient)["identifier"] == [
+        {"type": {"coding": [MR]}, "system": f"{NS}/sid/patient-mrn", "value": "MRN-1"}
+    ]
     assert valid(staff)["identifier"] == [
         {"system": f"{NS}/sid/staff-id", "value": "D-1"},
         {"system": NPI, "value": "1245319599"},

@@ -6,7 +6,16 @@ import pytest
 
 from fhirpeer.domain import Rejection, ResourceType
 from fhirpeer.errors import LockHeldError
-from fhirpeer.sync_engine.state import RETRACTED_HASH, RunLock, StateStore, Written, content_hash, target_id
+from fhirpeer.sync_engine.state import (
+    OWNER_FHIRPEER,
+    RETRACTED_HASH,
+    AbsentRow,
+    RunLock,
+    StateStore,
+    Written,
+    content_hash,
+    target_id,
+)
 
 
 def test_content_hash_ignores_key_order_but_not_values():
@@ -80,9 +89,9 @@ def test_seen_keys_live_in_a_temporary_table_and_give_the_absent_records(tmp_pat
     store.record_written([Written("Encounter", "C3", RETRACTED_HASH, "id3", "2")], "r2")
     store.start_seen_keys()
     store.remember_seen("Encounter", ["C0", "C2", "C2", "C7"])
-    assert store.absent("Encounter") == [("C1", "id1", "1")]
+    assert store.absent("Encounter") == [AbsentRow("C1", "id1", "1", OWNER_FHIRPEER)]
     store.start_seen_keys()  # a new run starts from no keys
-    assert [key for key, _, _ in store.absent("Encounter")] == ["C0", "C1", "C2"]
+    assert [row.key for row in store.absent("Encounter")] == ["C0", "C1", "C2"]
     store.close()
     reopened = sqlite3.connect(path)
     tables = {name for (name,) in reopened.execute("SELECT name FROM sqlite_master WHERE type='table'")}

@@ -240,7 +240,7 @@ def test_batch_posts_to_base_and_rejects_wrong_bundle_types(client: FhirClient) 
 @pytest.mark.parametrize("status", [400, 404, 409, 412, 422, 500])
 @responses.activate
 def test_refusals_are_not_retried_and_become_fatal(client: FhirClient, sleeps: list[float], status: int) -> None:
-    responses.put(f"{BASE}/{COND_PATH}", status=status, json=load("hapi_412_0988.json"))
+    responses.put(f"{BASE}/{COND_PATH}", status=status, json=load("synthetic/outcome_0988_echoing_values.json"))
 
     with pytest.raises(errors.FatalError) as info:
         client.put(COND_PATH, ENCOUNTER)
@@ -320,14 +320,14 @@ def test_403_is_an_auth_error_at_once(client: FhirClient) -> None:
 
 
 @responses.activate
-def test_search_follows_hapi_getpages_links_verbatim_and_stops_on_empty_page(client: FhirClient) -> None:
+def test_search_follows_getpages_links_verbatim_and_stops_on_an_empty_page(client: FhirClient) -> None:
     responses.get(
         f"{BASE}/Encounter",
-        json=load("hapi_search_page1.json"),
+        json=load("synthetic/paging_page1.json"),
         match=[matchers.query_param_matcher({"subject": "Patient/p1", "_count": "2"})],
     )
-    responses.get(PAGE_2, json=load("hapi_search_page2.json"))
-    responses.get(PAGE_3, json=load("hapi_search_page3_empty.json"))
+    responses.get(PAGE_2, json=load("synthetic/paging_page2.json"))
+    responses.get(PAGE_3, json=load("synthetic/paging_page3_empty_with_next_link.json"))
 
     found = list(client.search("Encounter", [("subject", "Patient/p1")], page_size=2))
 

@@ -24,7 +24,7 @@ def load(name: str) -> dict:
 
 
 def test_quoted_name_dates_and_phone_are_scrubbed_but_hapi_code_stays() -> None:
-    issues = parse_operation_outcome(load("hapi_400_0929.json"))
+    issues = parse_operation_outcome(load("synthetic/outcome_0929_echoing_phi.json"))
 
     first = issues[0]
     assert first.severity == "error"
@@ -37,14 +37,14 @@ def test_quoted_name_dates_and_phone_are_scrubbed_but_hapi_code_stays() -> None:
 
 
 def test_location_used_when_expression_is_absent() -> None:
-    issues = parse_operation_outcome(load("hapi_400_0929.json"))
+    issues = parse_operation_outcome(load("synthetic/outcome_0929_echoing_phi.json"))
 
     assert issues[1].severity == "warning"
     assert issues[1].expression == ["Patient.extension[3]", "Line[1] Col[220]"]
 
 
 def test_match_url_values_and_narrative_never_reach_the_issue() -> None:
-    body = load("hapi_412_0988.json")
+    body = load("synthetic/outcome_0988_echoing_values.json")
 
     issues = parse_operation_outcome(body)
     text = repr(issues)
