@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..content_hash import content_hash
 from ..mappers import MappedResource
 from .resolver import ReferenceResolver
-from .state import content_hash
 
 
 class Outgoing:

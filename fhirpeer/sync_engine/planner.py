@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..bundles import WriteRequest
+from ..content_hash import content_hash
 from ..domain import ConflictPolicy, OwnershipPolicy, ResourceType
 from ..mappers import MappedResource, match_url
 from ..mappers.common import identifier_token
@@ -30,7 +31,7 @@ from ..mapping_files import Mappings
 from ..transport.client import format_if_match
 from .identity import is_owned, resource_id
 from .server_lookup import Found, ServerLookup
-from .state import OWNER_EHR, OWNER_FHIRPEER, StateStore, SyncedRow, Written, content_hash
+from .state import OWNER_EHR, OWNER_FHIRPEER, StateStore, SyncedRow, Written
 
 
 class Addressing(StrEnum):

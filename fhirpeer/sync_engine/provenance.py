@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .._version import __version__
+from ..content_hash import content_hash
 from ..domain import Outcome, ResourceType
 from ..errors import FatalError
 from ..mappers.provenance import map_device, map_provenance
@@ -17,7 +18,7 @@ from ..mapping_files import Mappings
 from ..transport.client import FhirClient
 from .identity import resource_id
 from .outgoing import Outgoing
-from .state import StateStore, Written, content_hash
+from .state import StateStore, Written
 from .strategies import WriteOutcome
 
 #: Most targets one Provenance names (a Bundle's worth).

@@ -56,12 +56,6 @@ CREATE INDEX IF NOT EXISTS rejections_target ON rejections (target);
 RETRACTED_HASH = "retracted"
 
 
-def content_hash(resource: dict[str, Any]) -> str:
-    """A stable hash of a resource's content (key order does not matter)."""
-    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
-
-
 def target_id(server: str, namespace: str) -> str:
     return hashlib.sha256(f"{server.rstrip('/')}|{namespace}".encode()).hexdigest()[:16]
 

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from fhirpeer.content_hash import content_hash
 from fhirpeer.domain import ConflictPolicy, OwnershipPolicy, ResourceType
 from fhirpeer.mappers import MappedResource
 from fhirpeer.mapping_files import load_mappings
 from fhirpeer.sync_engine.identity import owned_tag, resource_id
 from fhirpeer.sync_engine.planner import Action, Addressing, Planner, PlannerConfig
 from fhirpeer.sync_engine.server_lookup import Found
-from fhirpeer.sync_engine.state import OWNER_EHR, StateStore, Written, content_hash
+from fhirpeer.sync_engine.state import OWNER_EHR, StateStore, Written
 from tests.support.items import encounter_item
 
 NS = "https://ns.test"

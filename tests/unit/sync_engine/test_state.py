@@ -4,6 +4,7 @@ import sqlite3
 
 import pytest
 
+from fhirpeer.content_hash import content_hash
 from fhirpeer.domain import Rejection, ResourceType
 from fhirpeer.errors import LockHeldError
 from fhirpeer.sync_engine.state import (
@@ -13,7 +14,6 @@ from fhirpeer.sync_engine.state import (
     RunLock,
     StateStore,
     Written,
-    content_hash,
     target_id,
 )
 

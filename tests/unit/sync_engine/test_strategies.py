@@ -10,6 +10,7 @@ import pytest
 import responses
 
 from fhirpeer.bundles import WriteRequest
+from fhirpeer.content_hash import content_hash
 from fhirpeer.domain import Outcome, WriteStrategy
 from fhirpeer.mappers import MappedResource
 from fhirpeer.mapping_files import load_mappings
@@ -17,7 +18,7 @@ from fhirpeer.sync_engine.identity import owned_tag, resource_id
 from fhirpeer.sync_engine.outgoing import Outgoing, same_content
 from fhirpeer.sync_engine.planner import Action, PlannedWrite
 from fhirpeer.sync_engine.resolver import ReferenceResolver
-from fhirpeer.sync_engine.state import StateStore, Written, content_hash
+from fhirpeer.sync_engine.state import StateStore, Written
 from fhirpeer.sync_engine.strategies import STRATEGY_CLASSES, Strategy
 from fhirpeer.transport.client import FhirClient
 from tests.support.items import encounter_item
