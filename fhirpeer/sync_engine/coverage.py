@@ -28,12 +28,13 @@ class ExportCoverage:
             state.start_seen_keys()
 
     def note(self, kind: InputKind, rows: Iterable[Accepted | TeamRows | Rejection]) -> None:
-        """Count (or remember) the keys of one chunk of `kind`'s records as read: accepted or rejected on input, a
-        record is in the export. Keys are queried a chunk at a time, so a key repeated within a chunk counts once."""
+        """Count (or remember) the keys of one chunk of `kind`'s records as read. A row rejected on input is in the
+        export too, but only a key set can take it: a count would take the duplicate of an accepted row twice, so
+        the count says "not in this export or rejected in it"."""
         keys: list[str] = []
         for row in rows:
             if isinstance(row, Rejection):
-                if row.id and self._counts(row):
+                if self.keep_keys and row.id:
                     keys.append(_record_key(row))
             else:
                 keys.append(row.team_id if isinstance(row, TeamRows) else row.record.key)
@@ -42,11 +43,6 @@ class ExportCoverage:
                 self.state.remember_seen(str(resource_type), keys)
             else:
                 self._known[str(resource_type)] += self.state.count_known(str(resource_type), keys)
-
-    def _counts(self, rejection: Rejection) -> bool:
-        """Whether a rejected row stands for a record of its own: a care-team member row is one row of a team
-        that is usually noted already, so only a key set (which ignores repeats) takes it."""
-        return self.keep_keys or rejection.resource_type is not ResourceType.CARE_TEAM
 
     def absent_count(self, resource_type: ResourceType) -> int:
         if self.keep_keys:

@@ -113,9 +113,9 @@ def settle_absent(
                 continue
             if not full:
                 report.warn(
-                    f"{absent} {resource_type} record(s) that an earlier run synced are not in this export; they "
-                    "stay on the server (fhirpeer never deletes). If the export is complete, --full-export lists "
-                    "them",
+                    f"{absent} {resource_type} record(s) that an earlier run synced are not in this export (or "
+                    "rejected in it); they stay on the server (fhirpeer never deletes). If the export is complete, "
+                    "--full-export lists them",
                     file,
                 )
                 continue
