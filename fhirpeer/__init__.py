@@ -3,16 +3,19 @@
 The public API (what the CLI itself uses; stable for schedulers such as Airflow):
 
     import fhirpeer
-    settings = fhirpeer.load_settings(server="https://fhir.example.org/R4", state="/var/lib/fhirpeer/state.sqlite")
-    report = fhirpeer.sync("/data/exports/today", settings=settings)   # -> RunReport
-    report.exit_code, report.to_dict()["counts"], report.rejected
+    settings = fhirpeer.Settings.from_env("/etc/fhirpeer/config.yaml")   # file < FHIRPEER_* env < overrides
+    auth = fhirpeer.auth_from_env(os.environ, settings.server)          # or fhirpeer.BearerToken(…), …
+    try:
+        report = fhirpeer.sync("/data/exports/today", settings=settings, auth=auth)   # exit code 0 or 1
+    except fhirpeer.FhirpeerError as exc:        # .exit_code 2, 3, 4, 5, 6 or 70; .report (partial) or None
+        ...
 
     fhirpeer.validate("/data/exports/today")            # offline: map and check, send nothing
-    check = fhirpeer.check_server(settings)            # capabilities, strategy per type, check.ok
-    fhirpeer.status(settings.state)                    # runs and quarantined records, as data
+    check = fhirpeer.check_server(settings)            # capabilities, strategy per type, check.blocking
+    fhirpeer.status(settings)                          # runs, quarantined records and conflicts, as data
 
-Errors are `fhirpeer.FhirpeerError` subclasses whose `exit_code` matches the CLI's exit status. Names are
-imported lazily, so `import fhirpeer` stays light.
+Nothing in the package configures logging, prints or reads the environment unless asked to (`Settings.from_env`,
+`auth_from_env`). Names are imported lazily, so `import fhirpeer` stays light.
 """
 
 from __future__ import annotations
@@ -31,15 +34,29 @@ if TYPE_CHECKING:
         FatalError,
         FhirpeerError,
         InputFileError,
+        InternalError,
         LockHeldError,
+        NotFhirBase,
+        RejectionLimitExceeded,
+        RunAborted,
         ServerError,
         ServerUnreachable,
+        StatePathError,
         TemporaryError,
     )
-    from .run_report import RunReport
+    from .run_metrics import write_metrics_textfile
+    from .run_report import RunReport, report_schema
     from .settings import Settings, load_settings
     from .sync_engine.engine import SyncProgress
-    from .transport.auth import Auth, BasicAuth, BearerToken, ClientCredentials, NoAuth, SmartBackendServices
+    from .transport.auth import (
+        Auth,
+        BasicAuth,
+        BearerToken,
+        ClientCredentials,
+        NoAuth,
+        SmartBackendServices,
+        auth_from_env,
+    )
 
 _EXPORTS: dict[str, str] = {
     "Auth": "transport.auth",
@@ -54,26 +71,34 @@ _EXPORTS: dict[str, str] = {
     "FileSummary": "domain",
     "InputFileError": "errors",
     "InputWarning": "domain",
+    "InternalError": "errors",
     "LockHeldError": "errors",
     "NoAuth": "transport.auth",
+    "NotFhirBase": "errors",
     "Outcome": "domain",
     "Rejection": "domain",
+    "RejectionLimitExceeded": "errors",
     "ResourceType": "domain",
+    "RunAborted": "errors",
     "RunReport": "run_report",
     "ServerCheck": "api",
     "ServerError": "errors",
     "ServerUnreachable": "errors",
     "Settings": "settings",
     "SmartBackendServices": "transport.auth",
+    "StatePathError": "errors",
     "StateStatus": "api",
     "SyncProgress": "sync_engine.engine",
     "TemporaryError": "errors",
     "WriteStrategy": "domain",
+    "auth_from_env": "transport.auth",
     "check_server": "api",
     "load_settings": "settings",
+    "report_schema": "run_report",
     "status": "api",
     "sync": "api",
     "validate": "api",
+    "write_metrics_textfile": "run_metrics",
 }
 
 __all__ = [
@@ -89,27 +114,35 @@ __all__ = [
     "FileSummary",
     "InputFileError",
     "InputWarning",
+    "InternalError",
     "LockHeldError",
     "NoAuth",
+    "NotFhirBase",
     "Outcome",
     "Rejection",
+    "RejectionLimitExceeded",
     "ResourceType",
+    "RunAborted",
     "RunReport",
     "ServerCheck",
     "ServerError",
     "ServerUnreachable",
     "Settings",
     "SmartBackendServices",
+    "StatePathError",
     "StateStatus",
     "SyncProgress",
     "TemporaryError",
     "WriteStrategy",
     "__version__",
+    "auth_from_env",
     "check_server",
     "load_settings",
+    "report_schema",
     "status",
     "sync",
     "validate",
+    "write_metrics_textfile",
 ]
 
 

@@ -1,52 +1,69 @@
 """The Python API behind the CLI, for schedulers such as Airflow or Dagster.
 
-    from fhirpeer import load_settings, sync
-    report = sync("exports/2026-11-23", settings=load_settings(server="https://fhir.example.org/R4"))
+    import fhirpeer
+    settings = fhirpeer.Settings.from_env("/etc/fhirpeer/config.yaml")      # or fhirpeer.Settings(server=…)
+    try:
+        report = fhirpeer.sync("exports/2026-11-23", settings=settings)    # exit code 0 or 1
+    except fhirpeer.FhirpeerError as exc:                                 # exit code 2, 3, 4, 5, 6 or 70
+        exc.exit_code, exc.category, exc.report                           # report: partial, or None
 
-Nothing here configures logging or prints: fhirpeer logs to the ``fhirpeer`` logger and leaves handlers to the
-host application. Every failure raises a `fhirpeer.errors.FhirpeerError` whose `exit_code` is the CLI's.
+Nothing here configures logging, prints or reads the environment: fhirpeer logs to the ``fhirpeer`` logger and
+leaves handlers to the host application; settings and credentials are passed in (`Settings.from_env` and
+`auth_from_env` read the environment when the caller asks them to). Every failure raises a
+`fhirpeer.errors.FhirpeerError` whose `exit_code` is the CLI's.
 """
 
 from __future__ import annotations
 
-import os
+import json
+import logging
+import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .domain import InputKind, InputWarning, ResourceType, WriteStrategy
-from .errors import ConfigError
+from .domain import OPTIONAL_TYPES, InputKind, InputWarning, ResourceType, WriteStrategy
+from .errors import ConfigError, FhirpeerError, InternalError, RejectionLimitExceeded, StatePathError
 from .input.folder import InputFolder
 from .mapping_files import Mappings, load_mappings
+from .namespace_guard import refuse_placeholder_namespace
 from .offline_validation import validate_export
-from .pipeline import resource_types_of
-from .run_report import RunReport
-from .settings import Settings, load_settings
+from .pipeline import MappingOptions, resource_types_of
+from .run_report import ReportError, RunReport, hash_key
+from .settings import Settings
 from .sync_engine.engine import ProgressCallback, SyncContext, run_sync
-from .sync_engine.state import RunLock, StateStore, target_id
-from .transport.auth import Auth, auth_from_env
+from .sync_engine.state import RunLock, StateStore, check_state_path, target_id
+from .transport.auth import Auth, NoAuth
+from .transport.base_probe import read_capability_statement
 from .transport.capabilities import ServerCapabilities, StrategyPlan, choose_strategy, parse_capability_statement
 from .transport.capability_advice import cannot_write_lines, verdict_lines
 from .transport.client import FhirClient
 from .transport.retry import RetryBudget, RetryPolicy
+
+log = logging.getLogger("fhirpeer.sync")
 
 
 def _mappings(settings: Settings) -> Mappings:
     return load_mappings(settings.mappings, namespace=settings.namespace, mrn_system=settings.mrn_system)
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def make_clients(settings: Settings, count: int = 1, *, auth: Auth | None = None) -> list[FhirClient]:
-    """Clients for the configured server sharing one retry budget and one credential (one per thread)."""
+    """Clients for the configured server sharing one retry budget and one credential (one per thread);
+    no credential (`NoAuth`) unless `auth` is given."""
     if not settings.server:
-        raise ConfigError("no server given: use --server URL or FHIRPEER_SERVER")
+        raise ConfigError("no server given: use --server URL, `server:` in the config file or FHIRPEER_SERVER")
     policy = RetryPolicy(
         max_attempts=settings.max_attempts, retry_after_cap=settings.retry_after_cap,
         total_budget=settings.retry_budget_seconds,
     )  # fmt: skip
     budget = RetryBudget(total=policy.total_budget)
-    credential = auth or auth_from_env(os.environ, settings.server)
+    credential = auth or NoAuth()
     verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else settings.verify_tls
     timeout = (settings.timeout_connect, settings.timeout_read)
     return [
@@ -62,17 +79,26 @@ def validate(
     ndjson_dir: Path | None = None,
     bundles_dir: Path | None = None,
 ) -> RunReport:
-    """Map and check an export offline. Nothing is sent anywhere."""
-    settings = settings or load_settings()
-    return validate_export(
-        Path(input_dir), settings, _mappings(settings), ndjson_dir=ndjson_dir, bundles_dir=bundles_dir
-    )
+    """Map and check an export offline. Nothing is sent anywhere. Returns the report (exit code 0 or 1);
+    raises `RejectionLimitExceeded` (exit 6, with the report) past `settings.max_rejected`."""
+    settings = settings or Settings()
+    mappings = _mappings(settings)
+    report = validate_export(Path(input_dir), settings, mappings, ndjson_dir=ndjson_dir, bundles_dir=bundles_dir)
+    if settings.hash_keys_in_reports:
+        report.key_salt = mappings.identifiers.namespace
+    limit = settings.rejection_limit
+    if limit is not None and limit.exceeded(len(report.rejected), report.records):
+        report.exit_code = 6
+        report.fail("max_rejected", f"{len(report.rejected)} of {report.records} record(s) rejected; "
+                    f"max_rejected is {limit}")  # fmt: skip
+        raise RejectionLimitExceeded(report.error.message if report.error else "", report=report)
+    return report
 
 
 @dataclass(frozen=True)
 class ServerCheck:
     """What a server can do for fhirpeer: its capabilities, the strategy per type, and whether it can hold the
-    export (`ok`; the blocking problems are in `plan.blocking`)."""
+    export (`ok`; the blocking problems are `blocking`)."""
 
     capabilities: ServerCapabilities
     plan: StrategyPlan
@@ -84,11 +110,41 @@ class ServerCheck:
     def ok(self) -> bool:
         return self.plan.ok
 
+    @property
+    def blocking(self) -> list[str]:
+        """What stops fhirpeer from writing something it was asked to write (empty when `ok`)."""
+        return [p.message for p in self.plan.blocking]
+
+    def strategies(self) -> dict[str, str | None]:
+        """The write strategy per resource type (None: fhirpeer cannot write it to this server)."""
+        return {str(t): _name(self.plan.strategy_for(str(t))) for t in self.resource_types}
+
     def verdict(self) -> list[str]:
         """The FHIR version check, strategies forced by configuration, whether the server can hold the export
         and, if not, what would make it work — as lines of text."""
         types = [str(t) for t in self.resource_types]
         return verdict_lines(self.capabilities, self.plan, types, self.forced, self.input_files)
+
+    def to_dict(self) -> dict[str, Any]:
+        caps = self.capabilities
+        return {
+            "ok": self.ok,
+            "software": {"name": caps.software_name, "version": caps.software_version},
+            "fhir_version": caps.fhir_version,
+            "transaction": caps.transaction,
+            "batch": caps.batch,
+            "strategies": self.strategies(),
+            "forced": {t: str(s) for t, s in self.forced.items()},
+            "problems": [
+                {"message": p.message, "resourceType": p.resource_type, "blocking": p.blocking}
+                for p in self.plan.problems
+            ],
+            "blocking": self.blocking,
+        }
+
+
+def _name(strategy: WriteStrategy | None) -> str | None:
+    return None if strategy is None else str(strategy)
 
 
 def _overrides(resource_types: list[ResourceType], settings: Settings) -> dict[str, WriteStrategy]:
@@ -101,7 +157,7 @@ def _overrides(resource_types: list[ResourceType], settings: Settings) -> dict[s
 
 
 def _read_capabilities(client: FhirClient) -> ServerCapabilities:
-    return parse_capability_statement(client.capabilities(), client.smart_configuration())
+    return parse_capability_statement(read_capability_statement(client), client.smart_configuration())
 
 
 def _input_files(mappings: Mappings) -> dict[str, str]:
@@ -110,10 +166,23 @@ def _input_files(mappings: Mappings) -> dict[str, str]:
 
 
 def _server_check(client: FhirClient, types: list[ResourceType], settings: Settings, mappings: Mappings) -> ServerCheck:
+    if settings.provenance:  # a Provenance per written Bundle, naming fhirpeer's Device
+        types = [*types, ResourceType.DEVICE, ResourceType.PROVENANCE]
     caps = _read_capabilities(client)
     forced = _overrides(types, settings)
-    plan = choose_strategy(caps, [str(t) for t in types], overrides=forced or None)
+    plan = _optional_types_degrade(choose_strategy(caps, [str(t) for t in types], overrides=forced or None))
     return ServerCheck(caps, plan, tuple(types), forced, _input_files(mappings))
+
+
+def _optional_types_degrade(plan: StrategyPlan) -> StrategyPlan:
+    """A server that cannot take an optional type (referral Tasks, Appointments, PractitionerRoles, Provenance) is
+    warned about, not refused: the sync goes on without resources of that type."""
+    problems = tuple(
+        replace(p, blocking=False, message=f"{p.message}; the sync goes on without {p.resource_type} resources")
+        if p.blocking and p.resource_type in OPTIONAL_TYPES else p
+        for p in plan.problems
+    )  # fmt: skip
+    return replace(plan, problems=problems)
 
 
 def check_server(settings: Settings, input_dir: str | Path | None = None, *, auth: Auth | None = None) -> ServerCheck:
@@ -124,7 +193,7 @@ def check_server(settings: Settings, input_dir: str | Path | None = None, *, aut
     kinds: list[InputKind] = list(InputKind)
     if input_dir is not None:
         kinds = InputFolder.for_settings(Path(input_dir), mappings, settings).check()
-    types = resource_types_of(kinds)
+    types = resource_types_of(kinds, MappingOptions.of(settings))
     clients = make_clients(settings, auth=auth)
     with clients[0] as client:
         return _server_check(client, types, settings, mappings)
@@ -138,33 +207,106 @@ def sync(
     on_progress: ProgressCallback | None = None,
     auth: Auth | None = None,
 ) -> RunReport:
-    """Sync an export folder to `settings.server`; returns the run report (see `RunReport.exit_code`)."""
-    settings = settings or load_settings()
+    """Sync an export folder to `settings.server` with the credential `auth` (none when not given).
+
+    Returns the run report when the run finished with exit code 0 (every valid record is on the server) or 1
+    (some records rejected or in conflict). Raises a `FhirpeerError` for everything else, its `exit_code` the
+    CLI's and its `report` the run report — partial when the run stopped part-way, complete for exit 6, and a
+    report with just the error when the run stopped before it started. Every run but a dry run is recorded in
+    the state store (`fhirpeer status`) when the store is usable.
+    """
+    settings = settings or Settings()
     run_id = uuid.uuid4().hex[:12]
-    mappings = _mappings(settings)
-    folder = InputFolder.for_settings(Path(input_dir), mappings, settings)
-    types = resource_types_of(folder.check())
-    with RunLock(settings.state):
-        clients = make_clients(settings, settings.workers + 1, auth=auth)
+    command = "sync --dry-run" if dry_run else "sync"
+    target = ""
+    try:
+        mappings = _mappings(settings)
+        if settings.server:
+            target = target_id(settings.server.strip().rstrip("/"), mappings.identifiers.namespace)
+            refuse_placeholder_namespace(settings.server, mappings.identifiers.namespace)
+        folder = InputFolder.for_settings(Path(input_dir), mappings, settings)
+        types = resource_types_of(folder.check(), MappingOptions.of(settings))
+        check_state_path(Path(settings.state))
+        with RunLock(settings.state):
+            report = _locked_sync(folder, types, settings, mappings, run_id, dry_run, on_progress, auth)
+    except FhirpeerError as exc:
+        if exc.report is None:  # stopped before the engine started: nothing was written
+            exc.report = _stopped_report(command, run_id, settings, exc)
+            if not dry_run:
+                _record_refusal(settings, target, exc.report)
+        raise
+    except Exception as exc:
+        error = InternalError(f"internal error: {type(exc).__name__}")
+        error.report = _stopped_report(command, run_id, settings, error)
+        raise error from exc
+    if report.exit_code == 6:
+        raise RejectionLimitExceeded(report.error.message if report.error else "", report=report)
+    return report
+
+
+def _locked_sync(
+    folder: InputFolder,
+    types: list[ResourceType],
+    settings: Settings,
+    mappings: Mappings,
+    run_id: str,
+    dry_run: bool,
+    on_progress: ProgressCallback | None,
+    auth: Auth | None,
+) -> RunReport:
+    clients = make_clients(settings, settings.workers + 1, auth=auth)
+    try:
+        state = StateStore(settings.state, target_id(clients[0].base_url, mappings.identifiers.namespace))
         try:
             check = _server_check(clients[0], types, settings, mappings)
             strategies, server_warnings = _strategies(check)
-            state = StateStore(settings.state, target_id(clients[0].base_url, mappings.identifiers.namespace))
+            ctx = SyncContext(
+                folder, settings, mappings, state, clients[0], clients[1:], strategies,
+                client_ids=client_ids_of(check.capabilities, settings), dry_run=dry_run,
+                on_progress=on_progress, run_id=run_id,
+            )  # fmt: skip
             try:
-                ctx = SyncContext(
-                    folder, settings, mappings, state, clients[0], clients[1:], strategies,
-                    client_ids=client_ids_of(check.capabilities, settings), dry_run=dry_run,
-                    on_progress=on_progress, run_id=run_id,
-                )  # fmt: skip
                 report = run_sync(ctx)
-            finally:
-                state.close()
+            except FhirpeerError as exc:
+                if exc.report is not None:
+                    exc.report.warnings[:0] = _as_warnings(server_warnings)
+                raise
         finally:
-            for c in clients:
-                c.close()
+            state.close()
+    finally:
+        for c in clients:
+            c.close()
     report.server = settings.server
-    report.warnings[:0] = [InputWarning(None, None, None, w) for w in server_warnings]
+    report.warnings[:0] = _as_warnings(server_warnings)
     return report
+
+
+def _stopped_report(command: str, run_id: str, settings: Settings, exc: FhirpeerError) -> RunReport:
+    """The report of a run that stopped before it started: its exit code and error, no counts."""
+    now = _now()
+    return RunReport(
+        command=command, run_id=run_id, server=settings.server, started_at=now, finished_at=now,
+        exit_code=exc.exit_code, error=ReportError(exc.category, str(exc)), record_keys=settings.report_keys,
+    )  # fmt: skip
+
+
+def _record_refusal(settings: Settings, target: str, report: RunReport) -> None:
+    """List a run that stopped before writing in the state store, when there is a usable one."""
+    if report.error is None or report.error.category == StatePathError.category:
+        return
+    try:
+        store = StateStore(settings.state, target)
+    except FhirpeerError:
+        return
+    try:
+        store.record_refused_run(
+            report.run_id, report.command, report.server, exit_code=report.exit_code,
+            error=(report.error.category, report.error.message),
+        )  # fmt: skip
+    except Exception as exc:  # recording is a courtesy; the refusal itself is what the caller needs
+        log.warning("could not record run %s in the state store: %s", report.run_id, type(exc).__name__)
+    finally:
+        store.close()
 
 
 def client_ids_of(caps: ServerCapabilities, settings: Settings) -> dict[ResourceType, bool]:
@@ -198,21 +340,81 @@ def _strategies(check: ServerCheck) -> tuple[dict[ResourceType, WriteStrategy], 
 
 @dataclass(frozen=True)
 class StateStatus:
-    """What a state store says: the last runs (newest first) and the records currently rejected."""
+    """What a state store says: the runs (newest first, every outcome, each with what it wrote), the records
+    currently rejected (quarantine) and the records currently in conflict. Keys are hashed when the settings
+    ask for it (`keys_hashed`)."""
 
     path: Path
     exists: bool
     runs: list[dict[str, Any]]
     rejections: list[dict[str, Any]]
+    conflicts: list[dict[str, Any]]
+    keys_hashed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": str(self.path),
+            "exists": self.exists,
+            "keys_hashed": self.keys_hashed,
+            "runs": self.runs,
+            "rejections": self.rejections,
+            "conflicts": self.conflicts,
+        }
 
 
-def status(state_path: str | Path, *, runs: int = 10) -> StateStatus:
-    """The last runs and the records currently rejected, from the state store (no server needed)."""
-    path = Path(state_path)
-    if not path.is_file():
-        return StateStatus(path, False, [], [])
+def status(source: Settings | str | Path, *, runs: int = 10) -> StateStatus:
+    """The last `runs` runs (0: all), the quarantined records and the conflicts, from the state store (no
+    server needed). `source` is the settings (their `state` path, and `hash_keys_in_reports`) or a path."""
+    settings = source if isinstance(source, Settings) else Settings(state=Path(source))
+    path = Path(settings.state)
+    salt = _mappings(settings).identifiers.namespace if settings.hash_keys_in_reports else None
+    if not path.exists():
+        return StateStatus(path, False, [], [], [], salt is not None)
+    check_state_path(path)
     store = StateStore(path)
     try:
-        return StateStatus(path, True, store.last_runs(runs), store.rejections())
+        run_rows = store.last_runs(runs)
+        written = store.written_by_run(r["run_id"] for r in run_rows)
+        rejections, conflicts = store.rejections(), store.conflicts()
     finally:
         store.close()
+
+    def shown(key: str | None) -> str | None:
+        return key if key is None or salt is None else hash_key(key, salt)
+
+    return StateStatus(
+        path, True,
+        [_run_entry(r, written.get(r["run_id"], 0)) for r in run_rows],
+        [{**r, "record_id": shown(r["record_id"])} for r in rejections],
+        [{**c, "key": shown(c["key"])} for c in conflicts],
+        salt is not None,
+    )  # fmt: skip
+
+
+def _run_entry(row: Mapping[str, Any], still_current: int) -> dict[str, Any]:
+    """One run as `status` shows it. `written` comes from the run's own counts when it recorded them; a run
+    killed part-way recorded none, so its writes are counted in the state store instead (those no later run
+    rewrote: a lower bound)."""
+    counts = json.loads(row["counts"]) if row["counts"] else None
+    reported = sum(c.get("created", 0) + c.get("updated", 0) for c in counts.values()) if counts else None
+    error = {"category": row["error_category"], "message": row["error_message"]} if row["error_category"] else None
+    return {
+        "run_id": row["run_id"],
+        "command": row["command"],
+        "server": row["server"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "status": row["status"],
+        "exit_code": row["exit_code"],
+        "written": reported if reported is not None else still_current,
+        "written_from": "report" if counts is not None else "state",
+        "rejected": row["rejected"] or 0,
+        "conflicts": row["conflicts"] or 0,
+        "counts": counts or {},
+        "error": error,
+    }
+
+
+def _as_warnings(server_warnings: list[str]) -> list[InputWarning]:
+    """The server's non-blocking problems as report warnings (about no file)."""
+    return [InputWarning(None, None, None, w) for w in server_warnings]

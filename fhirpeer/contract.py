@@ -7,7 +7,10 @@ from __future__ import annotations
 
 CONTACT_MODES = ("in_person", "telephone", "video", "text")
 CONTACT_STATUSES = ("completed", "scheduled", "cancelled", "no_show", "entered_in_error")
-CONTACT_SETTINGS = ("clinic", "community", "home", "hospital")
+#: Contact statuses sent as an Encounter (the contact happened, or marks one sent before as entered in error); the
+#: others did not happen and are sent as an Appointment.
+CONTACT_STATUSES_OF_ENCOUNTERS = ("completed", "entered_in_error")
+CONTACT_SETTINGS = ("clinic", "community", "home", "hospital", "emergency_department")
 CONTACT_PURPOSES = (
     "engagement", "recovery_planning", "resource_navigation", "appointment_support",
     "crisis_support", "discharge_support", "aftercare_planning", "harm_reduction",

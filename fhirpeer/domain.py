@@ -40,6 +40,13 @@ ROSTER_TYPES: frozenset[ResourceType] = frozenset(
 )
 
 
+#: Types a server may be unable to take without stopping a sync: it goes on without them, with a warning.
+OPTIONAL_TYPES: frozenset[ResourceType] = frozenset(
+    {ResourceType.TASK, ResourceType.APPOINTMENT, ResourceType.PRACTITIONER_ROLE, ResourceType.DEVICE,
+     ResourceType.PROVENANCE}
+)  # fmt: skip
+
+
 class InputKind(StrEnum):
     """One kind of input file; its value is its key in `mappings/columns.yaml`."""
 
@@ -55,6 +62,11 @@ class InputKind(StrEnum):
         """The resource type a record of this kind becomes (its main one: a handoff also makes a Task)."""
         return _RESOURCE_OF_KIND[self]
 
+    @property
+    def resource_types(self) -> tuple[ResourceType, ...]:
+        """Every resource type a record of this kind can become, in write order."""
+        return _RESOURCES_OF_KIND.get(self, (self.resource_type,))
+
 
 _RESOURCE_OF_KIND: dict[InputKind, ResourceType] = {
     InputKind.SITES: ResourceType.ORGANIZATION,
@@ -63,6 +75,11 @@ _RESOURCE_OF_KIND: dict[InputKind, ResourceType] = {
     InputKind.CARE_TEAM: ResourceType.CARE_TEAM,
     InputKind.HANDOFFS: ResourceType.SERVICE_REQUEST,
     InputKind.CONTACTS: ResourceType.ENCOUNTER,
+}
+_RESOURCES_OF_KIND: dict[InputKind, tuple[ResourceType, ...]] = {
+    InputKind.STAFF: (ResourceType.PRACTITIONER, ResourceType.PRACTITIONER_ROLE),
+    InputKind.HANDOFFS: (ResourceType.SERVICE_REQUEST, ResourceType.TASK),
+    InputKind.CONTACTS: (ResourceType.APPOINTMENT, ResourceType.ENCOUNTER),
 }
 
 
@@ -83,15 +100,17 @@ class Outcome(StrEnum):
     LINKED = "linked"  # an EHR resource found on the server and pointed at, never written
     UNCHANGED = "unchanged"
     CONFLICT = "conflict"  # left alone: someone else changed it, or it is not fhirpeer's
+    CHANGED_BY_RECEIVER = "changed_by_receiver"  # a referral's receiver moved it on: left alone, as it should be
     FAILED = "failed"
     SKIPPED = "skipped"
     VALID = "valid"  # offline (`fhirpeer validate`): passed every check, nothing sent
     RETRACTED = "retracted"  # absent from a declared full export: marked entered-in-error on the server
+    ONLY_IF_EXISTS = "only_if_exists"  # offline: valid, sent only when the server already holds its key
 
 
 #: Outcomes that put (or leave) a record on the server.
 ON_SERVER_OUTCOMES: frozenset[Outcome] = frozenset(
-    {Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED, Outcome.UNCHANGED}
+    {Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED, Outcome.UNCHANGED, Outcome.CHANGED_BY_RECEIVER}
 )
 
 

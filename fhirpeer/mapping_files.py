@@ -51,7 +51,12 @@ class CodedConcept(_Strict):
 
 
 class HandoffKind(CodedConcept):
+    category: list[Coding] = Field(default_factory=list)  # one ServiceRequest.category entry each, US Core's first
     performer_type: list[Coding] = Field(default_factory=list)
+
+
+class Discipline(CodedConcept):
+    specialty: Coding | None = None  # NUCC, when the discipline fixes the taxonomy
 
 
 class IdentifierMap(_Strict):
@@ -75,14 +80,25 @@ class EncounterMap(_Strict):
     class_by_mode: dict[str, ClassCode]
     class_by_setting: dict[str, ClassCode]
     default_setting: str
-    type_by_mode: dict[str, list[Coding]]
-    type_by_setting: dict[str, list[Coding]] = Field(default_factory=dict)
-    type_always: list[Coding] = Field(default_factory=list)
-    type_text: str
+    setting_by_site_kind: dict[str, str] = Field(default_factory=dict)
+    mode_system_local: str
+    type_by_mode: dict[str, CodedConcept]
+    setting_system_local: str
+    type_by_setting: dict[str, CodedConcept] = Field(default_factory=dict)
+    service_type_system_local: str
+    service_type_code: str = Field(min_length=1)
+    service_type: CodedConcept
     peer_participant_type: Coding
     purpose_system: str
-    purposes: dict[str, str]
+    purposes: dict[str, CodedConcept]
+    reason: CodedConcept | None = None
     length_unit: dict[str, str]
+
+
+class AppointmentMap(_Strict):
+    status: dict[str, str]
+    participant_status: str
+    slot_minutes_when_blank: int = Field(gt=0, le=1440)
 
 
 class CareTeamMap(_Strict):
@@ -98,7 +114,7 @@ class ServiceRequestMap(_Strict):
     status: dict[str, str]
     priorities: list[str]
     default_priority: str
-    category: list[Coding]
+    category_always: list[Coding] = Field(default_factory=list)
     code_system_local: str
     kinds: dict[str, HandoffKind]
     via_system: str
@@ -107,10 +123,24 @@ class ServiceRequestMap(_Strict):
 
 class RosterMap(_Strict):
     genders: list[str]
+    gender_when_blank: str
+    data_absent_reason_url: str
+    data_absent_reason: str
     discipline_system_local: str
-    disciplines: dict[str, CodedConcept]
+    taxonomy_system: str
+    disciplines: dict[str, Discipline]
     site_kind_system_local: str
     site_kinds: dict[str, CodedConcept]
+
+
+class TaskMap(_Strict):
+    status: dict[str, str]
+    intent: str
+    code: Coding
+    status_reason_system_local: str
+    status_reasons: dict[str, str] = Field(default_factory=dict)
+    receiver_statuses: list[str]
+    requester_overrides: list[str]
 
 
 class ProvenanceMap(_Strict):
@@ -136,10 +166,12 @@ class Mappings(_Strict):
     identifiers: IdentifierMap
     security: SecurityMap
     encounter: EncounterMap
+    appointment: AppointmentMap
     careteam: CareTeamMap
     servicerequest: ServiceRequestMap
     roster: RosterMap
     provenance: ProvenanceMap
+    task: TaskMap
     columns: dict[InputKind, FileColumns]
     source: str = ""
 
@@ -151,7 +183,7 @@ class Mappings(_Strict):
         naive timestamps and the site's date layouts (strptime patterns tried after ISO 8601)."""
         return Vocabulary(
             modes=frozenset(self.encounter.type_by_mode),
-            contact_statuses=frozenset(self.encounter.status),
+            contact_statuses=frozenset(self.encounter.status) | frozenset(self.appointment.status),
             settings=frozenset(self.encounter.class_by_setting),
             purposes=frozenset(self.encounter.purposes),
             roles=frozenset(self.careteam.roles),
@@ -175,10 +207,12 @@ _FILES: dict[str, type[BaseModel]] = {
     "identifiers": IdentifierMap,
     "security": SecurityMap,
     "encounter": EncounterMap,
+    "appointment": AppointmentMap,
     "careteam": CareTeamMap,
     "servicerequest": ServiceRequestMap,
     "roster": RosterMap,
     "provenance": ProvenanceMap,
+    "task": TaskMap,
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -251,8 +285,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path.name}{where}: not valid YAML") from None
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
     return data
@@ -294,14 +329,21 @@ def _require_in(file: str, section: str, value: str, allowed: tuple[str, ...]) -
 def _check_complete(m: Mappings) -> None:
     """Every contract value has a mapping, and every mapped status/intent is a valid R4 code."""
     _require("identifiers.yaml", "systems", m.identifiers.systems, tuple(ResourceType))
-    enc = m.encounter
-    _require("encounter.yaml", "status", enc.status, contract.CONTACT_STATUSES)
+    enc, appt = m.encounter, m.appointment
+    _require("encounter.yaml", "status", enc.status, contract.CONTACT_STATUSES_OF_ENCOUNTERS)
     for key, code in enc.status.items():
         _require_in("encounter.yaml", f"status.{key}", code, r4_value_sets.R4_ENCOUNTER_STATUS)
+    _require("appointment.yaml", "status", appt.status, contract.CONTACT_STATUSES)
+    for key, code in appt.status.items():
+        _require_in("appointment.yaml", f"status.{key}", code, r4_value_sets.R4_APPOINTMENT_STATUS)
+    participation = r4_value_sets.R4_PARTICIPATION_STATUS
+    _require_in("appointment.yaml", "participant_status", appt.participant_status, participation)
     _require("encounter.yaml", "class_by_setting", enc.class_by_setting, contract.CONTACT_SETTINGS)
     _require("encounter.yaml", "type_by_mode", enc.type_by_mode, contract.CONTACT_MODES)
     _require("encounter.yaml", "purposes", enc.purposes, contract.CONTACT_PURPOSES)
     _require("encounter.yaml", "default_setting", enc.class_by_setting, (enc.default_setting,))
+    for kind, setting in enc.setting_by_site_kind.items():
+        _require("encounter.yaml", f"setting_by_site_kind.{kind}", enc.class_by_setting, (setting,))
     for mode in contract.CONTACT_MODES:
         if mode != "in_person" and mode not in enc.class_by_mode:
             raise ConfigError(f"encounter.yaml: class_by_mode has no mapping for {mode}")
@@ -323,11 +365,20 @@ def _check_complete(m: Mappings) -> None:
     _require("servicerequest.yaml", "via", sr.via, contract.HANDOFF_VIA)
     ro = m.roster
     _require("provenance.yaml", "activity", m.provenance.activity, ("create", "update"))
+    tk = m.task
+    _require("task.yaml", "status", tk.status, contract.HANDOFF_STATUSES)
+    for key, code in tk.status.items():
+        _require_in("task.yaml", f"status.{key}", code, r4_value_sets.R4_TASK_STATUS)
+    _require_in("task.yaml", "intent", tk.intent, r4_value_sets.R4_TASK_INTENT)
+    for code in (*tk.receiver_statuses, *tk.requester_overrides):
+        _require_in("task.yaml", "receiver_statuses/requester_overrides", code, r4_value_sets.R4_TASK_STATUS)
     _require("roster.yaml", "genders", ro.genders, contract.GENDERS)
+    _require_in("roster.yaml", "gender_when_blank", ro.gender_when_blank, r4_value_sets.R4_ADMINISTRATIVE_GENDER)
     for g in ro.genders:
         _require_in("roster.yaml", "genders", g, r4_value_sets.R4_ADMINISTRATIVE_GENDER)
     _require("roster.yaml", "disciplines", ro.disciplines, contract.DISCIPLINES)
     _require("roster.yaml", "site_kinds", ro.site_kinds, contract.SITE_KINDS)
+    _require("encounter.yaml", "setting_by_site_kind", ro.site_kinds, tuple(enc.setting_by_site_kind))
     confidentiality = [c for c in m.security.labels if c.system.endswith("/v3-Confidentiality")]
     if m.security.labels and len(confidentiality) != 1:
         raise ConfigError("security.yaml: labels must hold exactly one v3-Confidentiality label")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from .checks.resource_checks import check_resource
@@ -31,14 +31,14 @@ def validate_export(
     report = RunReport(command="validate")
     folder = InputFolder.for_settings(input_dir, mappings, settings)
     kinds = folder.check()
-    options = MappingOptions(settings.part2_labels, settings.send_text_contacts)
+    options = MappingOptions.of(settings)
     writers: list[NdjsonWriter | BundleFolderWriter] = []
     if ndjson_dir:
         writers.append(NdjsonWriter(ndjson_dir))
     if bundles_dir:
         writers.append(BundleFolderWriter(bundles_dir, mappings, settings.batch_size))
-    roster_keys: dict[ResourceType, set[str]] = {t: set() for t in ResourceType if t.is_roster}
-    present = {k.resource_type for k in kinds}
+    keys: defaultdict[ResourceType, set[str]] = defaultdict(set)  # what this export would create, per type
+    present = {t for k in kinds for t in k.resource_types}
     dangling: Counter[tuple[str, str]] = Counter()
     try:
         for kind in kinds:
@@ -48,7 +48,7 @@ def validate_export(
                 elif isinstance(item, Skipped):
                     report.skip(item)
                 else:
-                    _accept(item, report, writers, roster_keys, present, dangling, check_structure)
+                    _accept(item, report, writers, keys, present, dangling, check_structure)
     finally:
         for writer in writers:
             writer.close()
@@ -65,7 +65,7 @@ def _accept(
     item: MappedResource,
     report: RunReport,
     writers: list[NdjsonWriter | BundleFolderWriter],
-    roster_keys: dict[ResourceType, set[str]],
+    keys: defaultdict[ResourceType, set[str]],
     present: set[ResourceType],
     dangling: Counter[tuple[str, str]],
     check_structure: bool,
@@ -78,11 +78,13 @@ def _accept(
         )
         report.count(item.resource_type, Outcome.FAILED)
         return
-    if item.resource_type in roster_keys:
-        roster_keys[item.resource_type].add(item.key)
-    for ref in item.refs:
-        if ref.resource_type in present and ref.key not in roster_keys[ref.resource_type]:
+    if item.only_if_exists:  # offline nobody knows whether the server holds the key: counted, never previewed
+        report.count(item.resource_type, Outcome.ONLY_IF_EXISTS)
+        return
+    for ref in item.refs:  # an optional reference is dropped when its target is nowhere: it never dangles
+        if not ref.optional and ref.resource_type in present and ref.key not in keys[ref.resource_type]:
             dangling[(item.sources[0].file, ref.column)] += 1
+    keys[item.resource_type].add(item.key)
     report.count(item.resource_type, Outcome.VALID)
     for writer in writers:
         writer.write(item)

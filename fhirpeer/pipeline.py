@@ -1,95 +1,147 @@
 """Read and map one input kind: the records of an `InputFolder` → FHIR resources, rejections, skipped records.
 
 Shared by the offline check (`fhirpeer validate`) and the sync engine, so both see exactly the same resources.
+One record can become several resources (a contact: an Appointment and/or an Encounter; a staff member: a
+Practitioner and, with a site, a PractitionerRole); they are yielded together, in write order.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
 
 from ._version import __version__
 from .domain import InputKind, Rejection, ResourceType, Skipped
 from .input.folder import InputFolder
 from .mappers import MappedResource, map_care_team, map_contact, map_handoff, map_patient, map_site, map_staff
-from .mappers.encounter import is_sent
+from .mappers.contact import contact_resource_type, is_sent
+from .mappers.roster import map_practitioner_role
+from .mappers.task import map_referral_task
 from .mapping_files import Mappings
 from .records import Accepted, ContactRecord, HandoffRecord, PatientRecord, SiteRecord, StaffRecord, TeamRows
+from .settings import Settings
 
 Item = MappedResource | Rejection | Skipped
 
 
 @dataclass(frozen=True)
 class MappingOptions:
-    """The settings that change what a record becomes."""
+    """The settings that change what a record becomes, and the run date (CareTeam status is as of that day; pass
+    the date in the site time zone — the default, the machine's date, is for callers that have none).
+    `referral_tasks`: the handoff kinds that get a referral Task (None: every kind)."""
 
     part2_labels: bool = True
     send_text_contacts: bool = False
+    today: date = field(default_factory=date.today)
+    referral_tasks: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> MappingOptions:
+        """The options a run with these settings maps with; the run date is today in the site time zone."""
+        return cls(settings.part2_labels, settings.send_text_contacts, datetime.now(settings.tz).date(),
+                   settings.referral_task_kinds)  # fmt: skip
+
+    def task_for(self, kind: str) -> bool:
+        return self.referral_tasks is None or kind in self.referral_tasks
 
 
-def resource_types_of(kinds: Iterable[InputKind]) -> list[ResourceType]:
+def resource_types_of(kinds: Iterable[InputKind], options: MappingOptions | None = None) -> list[ResourceType]:
     """The resource types these input kinds become, in write order."""
-    produced = {kind.resource_type for kind in kinds}
+    produced = {t for kind in kinds for t in kind.resource_types}
+    if options is not None and options.referral_tasks == frozenset():
+        produced.discard(ResourceType.TASK)
     return [t for t in ResourceType if t in produced]
 
 
 def mapped_items(folder: InputFolder, kind: InputKind, mappings: Mappings, options: MappingOptions) -> Iterator[Item]:
-    """Stream one kind's items in file order (care teams after their file is read: they are grouped)."""
+    """Stream one kind's items in file order (care teams after their file is read: they are grouped); the
+    resources of one record come together, in write order."""
+    site_kinds = site_kinds_of(folder) if kind is InputKind.CONTACTS else {}
     for record in folder.records(kind):
         if isinstance(record, Rejection):
             yield record
-        elif isinstance(record, TeamRows):
-            yield map_care_team(record, mappings, part2=options.part2_labels)
         else:
-            yield map_record(record, mappings, options)
+            mapped = map_one(record, mappings, options, site_kinds=site_kinds)
+            yield from ([mapped] if isinstance(mapped, Skipped) else mapped)
 
 
-def map_record(row: Accepted, m: Mappings, options: MappingOptions) -> MappedResource | Skipped:
-    """One accepted row → its resource (or why it is not sent)."""
+def map_record(
+    row: Accepted, m: Mappings, options: MappingOptions, *, site_kinds: dict[str, str] | None = None
+) -> list[MappedResource] | Skipped:
+    """One accepted row → its resources in write order (or why it is not sent). `site_kinds` (site_id → kind,
+    from sites.csv) decides the setting of an in-person contact whose setting is blank; a site that is only on the
+    server gets the default setting."""
     rec, src, part2 = row.record, row.source, options.part2_labels
     if isinstance(rec, SiteRecord):
-        return map_site(rec, src, m)
+        return [map_site(rec, src, m)]
     if isinstance(rec, StaffRecord):
-        return map_staff(rec, src, m)
+        role = map_practitioner_role(rec, src, m)
+        return [map_staff(rec, src, m), *([role] if role else [])]
     if isinstance(rec, PatientRecord):
-        return map_patient(rec, src, m)
+        return [map_patient(rec, src, m, part2=part2)]
     if isinstance(rec, ContactRecord):
         if not is_sent(rec, m, options.send_text_contacts):
-            return Skipped(ResourceType.ENCOUNTER, rec.contact_id, _not_sent_reason(rec.mode), src.file)
-        return map_contact(rec, src, m, part2=part2)
+            return Skipped(contact_resource_type(rec, m), rec.contact_id, _not_sent_reason(rec.mode), src.file)
+        site_kind = (site_kinds or {}).get(rec.site_id or "")
+        return map_contact(rec, src, m, site_kind=site_kind, part2=part2)
     if isinstance(rec, HandoffRecord):
-        return map_handoff(rec, src, m, part2=part2)
+        task = [map_referral_task(rec, src, m, part2=part2)] if options.task_for(rec.kind) else []
+        return [map_handoff(rec, src, m, part2=part2), *task]
     raise TypeError(f"no mapper for {type(rec).__name__}")
 
 
-def map_one(record: Accepted | TeamRows, m: Mappings, options: MappingOptions) -> list[MappedResource] | Skipped:
-    """One record (a row, or a care team's rows) → its resources in write order, or why it is not sent."""
+def map_one(
+    record: Accepted | TeamRows, m: Mappings, options: MappingOptions, *, site_kinds: dict[str, str] | None = None
+) -> list[MappedResource] | Skipped:
+    """One record (a row, or a care team's rows) → its resources in write order, or why it is not sent.
+    `site_kinds` as for `map_record` (contacts only: `site_kinds_of(folder)`, once per run)."""
     if isinstance(record, TeamRows):
-        return [map_care_team(record, m, part2=options.part2_labels)]
-    mapped = map_record(record, m, options)
-    return mapped if isinstance(mapped, Skipped) else [mapped]
+        return [map_care_team(record, m, today=options.today, part2=options.part2_labels)]
+    return map_record(record, m, options, site_kinds=site_kinds)
 
 
 def record_key(record: Accepted | TeamRows) -> str:
     return record.team_id if isinstance(record, TeamRows) else record.record.key
 
 
-def mapping_digest(m: Mappings, options: MappingOptions) -> str:
-    """What, besides the record itself, decides what a record becomes: the mappings, the options and fhirpeer's
-    version. A change of any of them makes every record be mapped again."""
-    text = "|".join([__version__, m.model_dump_json(exclude={"source"}), repr(sorted(asdict(options).items()))])
+def mapping_digest(m: Mappings, options: MappingOptions, kind: InputKind) -> str:
+    """What, besides the record itself, decides what a record of `kind` becomes: the mappings, the options and
+    fhirpeer's version. A change of any of them makes every such record be mapped again. The run date matters to
+    care teams only (their status is as of the day), so only they are mapped again every day."""
+    settings = {k: v for k, v in asdict(options).items() if k != "today" or kind is InputKind.CARE_TEAM}
+    text = "|".join([__version__, m.model_dump_json(exclude={"source"}), repr(sorted(settings.items()))])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def fingerprint(record: Accepted | TeamRows, digest: str) -> str:
+def fingerprint(record: Accepted | TeamRows, digest: str, context: str = "") -> str:
     """A record's fingerprint: equal fingerprints map to equal resources, so a rerun skips the record before
-    mapping it. Its place in the file is left out (moving a row changes nothing on the server)."""
+    mapping it. `context` is what else its mapping reads (a contact: its site's kind). Its place in the file is
+    left out (moving a row changes nothing on the server)."""
     if isinstance(record, TeamRows):
         text = "\n".join(member.model_dump_json() for member, _ in record.members)
     else:
         text = record.record.model_dump_json()
-    return hashlib.sha256(f"{digest}\n{type(record).__name__}\n{text}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{digest}\n{type(record).__name__}\n{text}\n{context}".encode()).hexdigest()[:32]
+
+
+def mapping_context(record: Accepted | TeamRows, site_kinds: dict[str, str]) -> str:
+    """What a record's mapping reads besides the record (for its fingerprint)."""
+    if isinstance(record, Accepted) and isinstance(record.record, ContactRecord):
+        return site_kinds.get(record.record.site_id or "", "")
+    return ""
+
+
+def site_kinds_of(folder: InputFolder) -> dict[str, str]:
+    """site_id → kind of every valid site in the export (sites are few; the file is read again, ahead of contacts)."""
+    if InputKind.SITES not in folder.present_kinds():
+        return {}
+    kinds: dict[str, str] = {}
+    for row in folder.records(InputKind.SITES):
+        if isinstance(row, Accepted) and isinstance(row.record, SiteRecord) and row.record.kind:
+            kinds.setdefault(row.record.site_id, row.record.kind)
+    return kinds
 
 
 def _not_sent_reason(mode: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .bundles import WriteRequest, bundle, entry, full_url
+from .domain import ResourceType
 from .mappers import MappedResource, match_url
 from .mapping_files import Mappings
 
@@ -32,31 +33,33 @@ class NdjsonWriter:
 
 
 class BundleFolderWriter:
-    """Transaction Bundles of conditional PUTs, `batch_size` entries each, as fhirpeer would send them."""
+    """Transaction Bundles of conditional PUTs, one type and up to `batch_size` entries each, as fhirpeer would send
+    them. A record can make resources of two types (a Practitioner and its PractitionerRole, an Appointment and an
+    Encounter), so each type collects its own entries; when one is full, every type's pending entries are written,
+    in write order, so a Bundle never comes before the one holding what it points at."""
 
     def __init__(self, folder: Path, mappings: Mappings, batch_size: int):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.mappings = mappings
         self.batch_size = batch_size
-        self._pending: list[dict[str, Any]] = []
-        self._type = ""
+        self._pending: dict[str, list[dict[str, Any]]] = {}
         self._n = 0
 
     def write(self, item: MappedResource) -> None:
-        if self._pending and (item.resource_type != self._type or len(self._pending) >= self.batch_size):
-            self._flush()
-        self._type = item.resource_type
         url = match_url(self.mappings, item.resource_type, item.key)
         fu = full_url(item.resource_type, item.key, self.mappings.identifiers.namespace)
-        self._pending.append(entry(item.resource, WriteRequest("PUT", url), fu))
+        entries = self._pending.setdefault(str(item.resource_type), [])
+        entries.append(entry(item.resource, WriteRequest("PUT", url), fu))
+        if len(entries) >= self.batch_size:
+            self._flush()
 
     def _flush(self) -> None:
-        self._n += 1
-        path = self.folder / f"{self._n:05d}-{self._type}.json"
-        path.write_text(json.dumps(bundle(self._pending), ensure_ascii=False, indent=1), encoding="utf-8")
-        self._pending = []
+        for rtype in [str(t) for t in ResourceType if self._pending.get(str(t))]:
+            self._n += 1
+            path = self.folder / f"{self._n:05d}-{rtype}.json"
+            path.write_text(json.dumps(bundle(self._pending[rtype]), ensure_ascii=False, indent=1), encoding="utf-8")
+        self._pending = {}
 
     def close(self) -> None:
-        if self._pending:
-            self._flush()
+        self._flush()

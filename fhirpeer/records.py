@@ -21,6 +21,7 @@ from .cell_values import ISO_ONLY, CodeLookup, DateFormats, npi_problem, parse_d
 from .domain import InputKind, Source
 
 _KEY_FORBIDDEN = re.compile(r"[|,$\\\x00-\x1f]")
+_NUCC_TAXONOMY = re.compile(r"[0-9A-Z]{9}X")  # NUCC Health Care Provider Taxonomy: 10 characters, ends in X
 
 #: The Vocabulary attributes that hold a coded column's allowed values.
 CODED_VALUE_SETS = (
@@ -135,6 +136,7 @@ class StaffRecord(Record):
     given_name: str | None = None
     discipline: str | None = None
     site_id: str | None = None
+    taxonomy: str | None = None
 
     @field_validator("npi")
     @classmethod
@@ -143,6 +145,13 @@ class StaffRecord(Record):
         if problem:
             raise ValueError(problem)
         return v
+
+    @field_validator("taxonomy")
+    @classmethod
+    def _taxonomy(cls, v: str | None) -> str | None:
+        if v is not None and not _NUCC_TAXONOMY.fullmatch(v.upper()):
+            raise ValueError("not a NUCC taxonomy code (10 characters ending in X)")
+        return v.upper() if v is not None else None
 
 
 class SiteRecord(Record):
@@ -156,7 +165,7 @@ class SiteRecord(Record):
 class ContactRecord(Record):
     key_fields: ClassVar = ("contact_id",)
     coded_fields: ClassVar = {"mode": "modes", "status": "contact_statuses", "setting": "settings"}
-    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id")
+    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id", "handoff_id")
     contact_id: str
     patient_mrn: str
     peer_id: str
@@ -167,6 +176,7 @@ class ContactRecord(Record):
     setting: str | None = None
     site_id: str | None = None
     purposes: tuple[str, ...] = ()
+    handoff_id: str | None = None  # the handoff this contact fulfils
 
     _start = field_validator("start", mode="before")(_timestamp)
 

@@ -3,18 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from .. import ConflictPolicy, WriteStrategy, __version__
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (usage error, exit 2, otherwise)."""
+    if not re.fullmatch(r"\s*\+?\d+\s*", text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def non_negative_int(text: str) -> int:
+    if not re.fullmatch(r"\s*\+?\d+\s*", text):
+        raise argparse.ArgumentTypeError(f"must be a whole number (0 or more), not {text!r}")
+    return int(text)
+
+
+def rejection_limit(text: str) -> str:
+    if not re.fullmatch(r"\s*\d+(\.\d+)?%\s*|\s*\d+\s*", text):
+        raise argparse.ArgumentTypeError(f"must be a number of records (50) or a percentage (2%), not {text!r}")
+    return text.strip()
+
+
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging (ids and statuses only, never PHI); tracebacks"
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML config file (settings; never secrets)")
     p.add_argument("--mappings", type=Path, help="a site's edited copy of the mapping files")
-    p.add_argument("--report-json", type=Path, help="write the run report (JSON) here")
+    p.add_argument("--report-json", type=Path, help="write the run report (JSON) here, whatever the outcome")
     p.add_argument("--timezone", dest="site_timezone", help="IANA zone for timestamps without an offset")
     p.add_argument("--namespace", help="identifier namespace URI (overrides identifiers.yaml)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (ids and statuses only, never PHI)")
+    p.add_argument(
+        "--max-rejected", type=rejection_limit, metavar="N|P%",
+        help="exit 6 when more records than this are rejected (a count, or a percentage of the records read)",
+    )  # fmt: skip
+    _verbose(p)
     p.add_argument("--log-format", choices=["text", "json"], help="log line format on stderr")
 
 
@@ -50,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=Path, required=True, help="folder with the CSV exports")
     p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
     p.add_argument("--dry-run", action="store_true", help="read the server, write nothing, print the plan")
-    p.add_argument("--batch-size", type=int, help="entries per transaction Bundle (default 200)")
-    p.add_argument("--workers", type=int, help="parallel writers, partitioned by patient (default 1)")
+    p.add_argument("--batch-size", type=positive_int, help="entries per transaction Bundle (default 200)")
+    p.add_argument("--workers", type=positive_int, help="parallel writers, partitioned by patient (default 1)")
     p.add_argument(
         "--conflict-policy", choices=[str(c) for c in ConflictPolicy], help="resources changed on the server"
     )
@@ -60,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", *(str(s) for s in WriteStrategy)],
         help="write strategy (default: chosen from the server's CapabilityStatement)",
     )
+    p.add_argument(
+        "--metrics-textfile", type=Path, metavar="PATH",
+        help="write the run's metrics here in the Prometheus text format (node-exporter textfile collector)",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.add_argument(
         "--full-export",
@@ -71,24 +105,32 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _input_format(p)
 
-    p = sub.add_parser("status", help="show the last runs and the records currently rejected")
+    p = sub.add_parser("status", help="show the runs, the records currently rejected and the current conflicts")
     p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
-    p.add_argument("--runs", type=int, default=10, help="how many runs to show")
+    p.add_argument("--config", type=Path, help="YAML config file (its `state:` and `hash_keys_in_reports` apply)")
+    p.add_argument("--runs", type=non_negative_int, default=10, help="how many runs to show (0: every run)")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    _verbose(p)
 
     p = sub.add_parser("check-server", help="what the server supports, and the write strategy fhirpeer will use")
     p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
     p.add_argument("--input", type=Path, help="check only the types this export folder needs (default: every type)")
     p.add_argument("--config", type=Path, help="YAML config file (strategy, strategy_per_type apply)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--json", action="store_true", help="print capabilities, strategies and problems as JSON")
+    _verbose(p)
 
     p = sub.add_parser("sample", help="generate a realistic sample program export (seeded)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--patients", type=int, help="patients in the program (default 60, or sized from --contacts)")
+    p.add_argument(
+        "--patients", type=positive_int, help="patients in the program (default 60, or sized from --contacts)"
+    )
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--contacts", type=int, help="aim for about this many contacts (load generation)")
+    p.add_argument("--contacts", type=positive_int, help="aim for about this many contacts (load generation)")
+    _verbose(p)
 
     p = sub.add_parser("demo", help="embedded FHIR server + sample program, end to end")
     p.add_argument("--dir", type=Path, default=Path("fhirpeer-demo"), help="where the demo keeps its data")
-    p.add_argument("--patients", type=int, default=40)
+    p.add_argument("--patients", type=positive_int, default=40)
     p.add_argument("--keep-running", action="store_true", help="leave the server running at the end")
+    _verbose(p)
     return parser

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 
@@ -13,14 +12,17 @@ SYNC_COLUMNS = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.FAI
 
 
 def report_table(report: RunReport, *, outcomes: Sequence[str] = SYNC_COLUMNS) -> str:
-    """A plain-text table of counts, how each file was read, then rejections and skipped records by reason."""
+    """A plain-text table of counts, how each file was read, then rejections and skipped records by reason (the
+    warnings go to the log: `warning_lines`)."""
     ordered = report.ordered_types()
     if any(report.counts[t][Outcome.RETRACTED] for t in ordered):
         outcomes = (*outcomes, Outcome.RETRACTED)
     width = max([len(t) for t in ordered] + [len("resource")])
-    lines = ["  ".join([f"{'resource':<{width}}", *(f"{o:>9}" for o in outcomes)])]
+    cells = [max(9, len(o)) for o in outcomes]
+    lines = ["  ".join([f"{'resource':<{width}}", *(f"{o:>{w}}" for o, w in zip(outcomes, cells, strict=True))])]
     for t in ordered:
-        lines.append("  ".join([f"{t:<{width}}", *(f"{report.counts[t][o]:>9}" for o in outcomes)]))
+        counts = (f"{report.counts[t][o]:>{w}}" for o, w in zip(outcomes, cells, strict=True))
+        lines.append("  ".join([f"{t:<{width}}", *counts]))
     if report.files:
         lines.append("\nfiles read:")
         lines += [f"  {_file_line(f)}" for f in report.files]
@@ -136,27 +138,41 @@ def render_capability_table(check: ServerCheck) -> str:
 
 
 def status_text(status: StateStatus) -> str:
-    """The last runs and the records currently rejected."""
+    """Every run shown (with what it wrote and why it stopped), the records currently rejected and the records
+    currently in conflict."""
     if not status.exists:
         return f"no state store at {status.path}: no sync has run here yet"
     lines = [
-        "last runs:",
-        f"  {'run':<13}{'started (UTC)':<22}{'status':<12}{'exit':>4}  {'written':>8}  {'rejected':>8}  server",
+        "runs (newest first):",
+        f"  {'run':<13}{'started (UTC)':<22}{'status':<13}{'exit':>4}  {'written':>8}  {'rejected':>8}  "
+        f"{'conflicts':>9}  server",
     ]
     for r in status.runs:
-        counts = json.loads(r["counts"] or "{}")
-        written = sum(c.get("created", 0) + c.get("updated", 0) for c in counts.values())
         exit_code = "" if r["exit_code"] is None else r["exit_code"]
+        written = f"{r['written']:,}" + ("*" if r["written_from"] == "state" and r["written"] else "")
         lines.append(
-            f"  {r['run_id']:<13}{r['started_at']:<22}{r['status']:<12}{exit_code!s:>4}  {written:>8}  "
-            f"{(r['rejected'] or 0):>8}  {r['server'] or ''}"
+            f"  {r['run_id']:<13}{r['started_at']:<22}{r['status']:<13}{exit_code!s:>4}  {written:>8}  "
+            f"{r['rejected']:>8}  {r['conflicts']:>9}  {r['server'] or ''}"
         )
+        if r["error"]:
+            lines.append(f"  {'':<13}{r['error']['category']}: {r['error']['message'].splitlines()[0]}")
+    if any(r["written_from"] == "state" and r["written"] for r in status.runs):
+        lines.append("  * counted in the state store: the run stopped before it could report (writes a later run")
+        lines.append("    made again are counted there)")
     rejected = status.rejections
     lines.append(f"\n{len(rejected)} record(s) currently rejected (quarantined until a run accepts them):")
     for r in rejected[:50]:
         lines.append(f"  {r['file']}:{r['line']} {r['record_id'] or ''} — {r['reason']} (since run {r['first_run']})")
     if len(rejected) > 50:
         lines.append(f"  … and {len(rejected) - 50} more")
+    conflicts = status.conflicts
+    lines.append(f"\n{len(conflicts)} record(s) currently in conflict (changed on the server; left alone):")
+    for c in conflicts[:50]:
+        lines.append(f"  {c['resource_type']} {c['key']} — {c['reason']} (since run {c['first_run']})")
+    if len(conflicts) > 50:
+        lines.append(f"  … and {len(conflicts) - 50} more")
+    if status.keys_hashed:
+        lines.append("\nkeys are shown hashed (hash_keys_in_reports: true)")
     return "\n".join(lines)
 
 

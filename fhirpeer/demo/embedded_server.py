@@ -149,6 +149,11 @@ class EmbeddedServer:
         return self._process is not None and self._process.poll() is None
 
     @property
+    def exit_status(self) -> int | None:
+        """The server subprocess's exit status once it has ended (None while it runs or before it started)."""
+        return self._process.poll() if self._process is not None else None
+
+    @property
     def pid(self) -> int | None:
         """Process id of the server subprocess (None when not started)."""
         return self._process.pid if self._process else None

@@ -2,26 +2,34 @@
 
 Starts the real embedded server on a free loopback port, generates a sample program export, syncs it,
 syncs again to show nothing is re-sent, changes a few records and syncs to show just those updates, then
-prints where to browse the data. Everything lives in one folder the user can look at and delete.
+says how to look at the result. Everything lives in one folder the user can look at and delete (by default
+`./fhirpeer-demo/`, which the repository's .gitignore lists, so a demo run from a clone leaves `git status`
+clean). With `--keep-running` the server stays up, and the demo prints `curl` lines for it and stops with exit
+code 3 if the server dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
+import sys
 import threading
 from pathlib import Path
 
 from ..api import sync
 from ..errors import ConfigError
 from ..run_report import RunReport
-from ..settings import load_settings
+from ..settings import Settings
 from .embedded_server import EmbeddedServer
 from .sample import apply_changes, generate_program
 
 _MARKER = ".fhirpeer-demo"
 _NAMESPACE = "https://demo.fhirpeer.example"
+#: How often `--keep-running` checks that the server is still alive (seconds).
+POLL_INTERVAL = 2.0
+SERVER_DIED = 3
 
 
 def _prepare(folder: Path) -> None:
@@ -41,18 +49,36 @@ def _line(report: RunReport) -> str:
     )
 
 
+def shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it is below it (what a user types), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def fhirpeer_command() -> str:
+    """The `fhirpeer` the user can run next: the one beside this Python (the venv's, after the Quickstart),
+    else the one on PATH."""
+    beside = Path(sys.executable).parent / "fhirpeer"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return shown_path(beside)
+    return shutil.which("fhirpeer") or f"{sys.executable} -m fhirpeer.cli"
+
+
 def run_demo(folder: Path, *, patients: int = 40, keep_running: bool = False) -> int:
     folder = Path(folder).resolve()
     _prepare(folder)
     export, state = folder / "export", folder / "state.sqlite"
-    print(f"fhirpeer demo — everything lives in {folder}\n")
+    print(f"fhirpeer demo — everything lives in {shown_path(folder)}\n")
     summary = generate_program(export, patients=patients, seed=7)
     print("1. sample peer recovery program (fhirpeer sample):")
     print("   " + "\n   ".join(summary.format().splitlines()[:5]) + "\n")
+    fhirpeer = fhirpeer_command()
     with EmbeddedServer(folder / "server") as server:
         base = server.base_url
         print(f"2. embedded FHIR R4 server (sekmet-fhir) running at {base}\n")
-        settings = load_settings(server=base, state=state, namespace=_NAMESPACE)
+        settings = Settings(server=base, state=state, namespace=_NAMESPACE)
         first = sync(export, settings=settings)
         print(f"3. first sync ({first.strategy}):   {_line(first)}")
         for rtype, c in first.counts.items():
@@ -63,26 +89,41 @@ def run_demo(folder: Path, *, patients: int = 40, keep_running: bool = False) ->
         print(f"5. {len(changed)} records changed in the export: " + ", ".join(k for _, k in changed))
         third = sync(export, settings=settings)
         print(f"   incremental sync:        {_line(third)}\n")
-        system = f"{_NAMESPACE}/sid/peer-contact"
+        ok = first.exit_code == 0 and second.written == 0 and third.exit_code == 0
+        print("6. what the runs did, from the state store:")
+        print(f"   {fhirpeer} status --state {shown_path(state)}")
+        if not keep_running:
+            print(f"\n   To browse the data with curl, run `{fhirpeer} demo --keep-running`.")
+            print(f"\nserver stopped. Its data stays in {shown_path(folder)} (delete the folder when done).")
+            return 0 if ok else 1
         contact = next((k for f, k in changed if f == "peer_contacts.csv"), None)
-        when = "while it runs" if keep_running else "(run `fhirpeer demo --keep-running` to keep the server up)"
-        print(f"6. browse the data {when}:")
+        print("\n7. browse the data while the server runs:")
         print(f"   curl -s '{base}/Encounter?_count=2'")
         print(f"   curl -s '{base}/CareTeam?_count=1'")
         print(f"   curl -s '{base}/ServiceRequest?status=active&_count=2'")
         if contact:
-            print(f"   curl -s '{base}/Encounter?identifier={system}%7C{contact}'")
-        print(f"   fhirpeer status --state {state}")
-        ok = first.exit_code == 0 and second.written == 0 and third.exit_code == 0
-        if keep_running:
-            print(f"\nserver kept running at {base} — press Ctrl-C to stop it")
-            _wait_for_interrupt()
-        print(f"\nserver stopped. Its data stays in {folder / 'server'} (delete the folder when done).")
+            print(f"   curl -s '{base}/Encounter?identifier={_NAMESPACE}/sid/peer-contact%7C{contact}'")
+        print(f"\nserver kept running at {base} — press Ctrl-C to stop it", flush=True)
+        if not _wait_while_running(server):
+            print(
+                f"\nfhirpeer demo: the embedded server at {base} stopped unexpectedly (exit status "
+                f"{server.exit_status}); its log is {server.log_file}",
+                file=sys.stderr,
+            )
+            return SERVER_DIED
+        print(f"\nserver stopped. Its data stays in {shown_path(folder)} (delete the folder when done).")
     return 0 if ok else 1
 
 
-def _wait_for_interrupt() -> None:
+def _wait_while_running(server: EmbeddedServer, interval: float = POLL_INTERVAL) -> bool:
+    """Wait for Ctrl-C or SIGTERM (True) or for the server process to die (False)."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            while not stop.wait(interval):
+                if not server.running:
+                    return False
+        return True
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from ..domain import ResourceType
@@ -10,8 +11,9 @@ from ..records import TeamRows
 from .common import MappedResource, Ref, concept, conditional_reference, identifier, with_security
 
 
-def map_care_team(team: TeamRows, m: Mappings, *, part2: bool = True) -> MappedResource:
-    """Map all member rows of one team (same team_id and patient) to one CareTeam."""
+def map_care_team(team: TeamRows, m: Mappings, *, today: date, part2: bool = True) -> MappedResource:
+    """Map all member rows of one team (same team_id and patient) to one CareTeam, its status as of `today` (the
+    run date: a mapper never reads the clock)."""
     ct = m.careteam
     members = team.members
     first = members[0][0]
@@ -30,16 +32,17 @@ def map_care_team(team: TeamRows, m: Mappings, *, part2: bool = True) -> MappedR
             }
         )
         refs.append(Ref(ResourceType.PRACTITIONER, rec.staff_id, "staff_id"))
-    is_open = any(rec.end_date is None for rec, _ in members)
+    # a member whose end_date is the run date is still on the team that day (a date Period.end includes it)
+    is_active = any(rec.end_date is None or rec.end_date >= today for rec, _ in members)
     starts = [rec.start_date for rec, _ in members]
     ends = [rec.end_date for rec, _ in members if rec.end_date]
     period = {"start": min(starts).isoformat()}
-    if not is_open and ends:
+    if len(ends) == len(members):  # every assignment has an end, planned or past
         period["end"] = max(ends).isoformat()
     resource: dict[str, Any] = {
         "resourceType": "CareTeam",
         "identifier": [identifier(m, "CareTeam", first.team_id)],
-        "status": ct.status_when_open if is_open else ct.status_when_closed,
+        "status": ct.status_when_open if is_active else ct.status_when_closed,
         "category": [{"coding": [c.as_fhir() for c in ct.category]}],
         "name": "Peer recovery care team",
         "subject": conditional_reference(m, "Patient", first.patient_mrn),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +13,10 @@ from ..mapping_files import CodedConcept, Coding, Mappings
 
 @dataclass(frozen=True)
 class Ref:
-    """A business-key reference from one resource to another (e.g. Encounter → Patient MRN)."""
+    """A business-key reference from one resource to another (e.g. Encounter → Patient MRN).
+
+    An `optional` reference (Encounter.appointment → the contact's Appointment) is dropped from the resource when
+    its target is nowhere on the server, instead of rejecting the record."""
 
     resource_type: ResourceType
     key: str
@@ -26,7 +29,10 @@ class Ref:
 
 @dataclass
 class MappedResource:
-    """A FHIR resource ready to plan and write, with where it came from and what it points at."""
+    """A FHIR resource ready to plan and write, with where it came from and what it points at.
+
+    `only_if_exists`: written only when the server already holds this key (the Appointment of a contact that was
+    completed after all, a resource marked entered-in-error); otherwise it is skipped, never created."""
 
     resource_type: ResourceType
     key: str
@@ -99,3 +105,21 @@ def human_name(family: str | None, given: str | None) -> list[dict[str, Any]]:
     if given:
         name["given"] = given.split()
     return [name]
+
+
+def data_absent(m: Mappings) -> dict[str, Any]:
+    """The data-absent-reason extension for an element US Core requires but the export leaves blank."""
+    return {"extension": [{"url": m.roster.data_absent_reason_url, "valueCode": m.roster.data_absent_reason}]}
+
+
+def period_of(start: datetime, minutes: int | None) -> dict[str, str]:
+    """A Period from a start and, when known, a duration (`end` added in UTC: aware-datetime arithmetic in a DST
+    zone is wall-clock arithmetic)."""
+    period = {"start": fhir_datetime(start)}
+    if minutes is not None:
+        period["end"] = fhir_datetime(end_of(start, minutes))
+    return period
+
+
+def end_of(start: datetime, minutes: int) -> datetime:
+    return (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(start.tzinfo)

@@ -1,8 +1,7 @@
-"""Encounter per peer contact."""
+"""Encounter per peer contact that happened (or marks one sent before as entered in error)."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
 from typing import Any
 
 from ..domain import ResourceType, Source
@@ -11,64 +10,79 @@ from ..records import ContactRecord
 from .common import (
     MappedResource,
     Ref,
-    codings,
+    concept,
     conditional_reference,
-    fhir_datetime,
     identifier,
+    period_of,
     with_security,
 )
 
-
-def is_sent(rec: ContactRecord, m: Mappings, send_text_contacts: bool) -> bool:
-    """Text contacts (and any mode not in `send_modes`) stay out unless configured."""
-    return rec.mode in m.encounter.send_modes or (send_text_contacts and rec.mode == "text")
+#: The Encounter status that only marks what was sent before: written only when the server holds the key.
+MARKS_ONLY = "entered-in-error"
 
 
-def map_contact(rec: ContactRecord, source: Source, m: Mappings, *, part2: bool = True) -> MappedResource:
+def contact_setting(rec: ContactRecord, m: Mappings, site_kind: str | None) -> str:
+    """The setting of an in-person contact: the cell, else the one its site's kind implies, else the default."""
     enc = m.encounter
-    setting = rec.setting or enc.default_setting
-    klass = enc.class_by_setting[setting] if rec.mode == "in_person" else enc.class_by_mode[rec.mode]
-    type_codings = [*enc.type_by_mode[rec.mode]]
-    if rec.mode == "in_person":
-        type_codings += enc.type_by_setting.get(setting, [])
-    type_codings += enc.type_always
-    period: dict[str, str] = {"start": fhir_datetime(rec.start)}
-    if rec.duration_min is not None:
-        # add in UTC: aware-datetime arithmetic in a DST zone is wall-clock arithmetic
-        end = rec.start.astimezone(UTC) + timedelta(minutes=rec.duration_min)
-        period["end"] = fhir_datetime(end.astimezone(rec.start.tzinfo))
+    return rec.setting or enc.setting_by_site_kind.get(site_kind or "") or enc.default_setting
+
+
+def map_encounter(
+    rec: ContactRecord, source: Source, m: Mappings, *, site_kind: str | None = None, part2: bool = True
+) -> MappedResource:
+    """The Encounter of a contact whose status is in `encounter.yaml`; `site_kind` is the kind of its site (when
+    the export has the site), which decides the setting when the cell is blank."""
+    enc = m.encounter
+    status = enc.status[rec.status]
+    happened = status != MARKS_ONLY  # nothing that did not happen carries a length or period.end
+    in_person = rec.mode == "in_person"
+    setting = contact_setting(rec, m, site_kind) if in_person else None
+    klass = enc.class_by_setting[setting] if setting else enc.class_by_mode[rec.mode]
+    types = [concept(enc.type_by_mode[rec.mode], enc.mode_system_local, rec.mode)]
+    if setting in enc.type_by_setting:
+        types.append(concept(enc.type_by_setting[setting], enc.setting_system_local, setting))
+    types += [concept(enc.purposes[p], enc.purpose_system, p) for p in rec.purposes]
+    minutes = rec.duration_min if happened else None
+    period = period_of(rec.start, minutes)
     resource: dict[str, Any] = {
         "resourceType": "Encounter",
         "identifier": [identifier(m, "Encounter", rec.contact_id)],
-        "status": enc.status[rec.status],
+        "status": status,
         "class": {"system": enc.class_system, **klass.model_dump(exclude_none=True)},
-        "type": [{"coding": codings(type_codings), "text": enc.type_text}],
+        "type": types,
+        "serviceType": concept(enc.service_type, enc.service_type_system_local, enc.service_type_code),
         "subject": conditional_reference(m, "Patient", rec.patient_mrn),
         "participant": [
             {
                 "type": [{"coding": [enc.peer_participant_type.as_fhir()]}],
+                "period": dict(period),
                 "individual": conditional_reference(m, "Practitioner", rec.peer_id),
             }
         ],
+        "appointment": [conditional_reference(m, "Appointment", rec.contact_id)],
         "period": period,
     }
-    if rec.duration_min is not None:
-        resource["length"] = {"value": rec.duration_min, **enc.length_unit}
-    if rec.purposes:
-        resource["reasonCode"] = [
-            {
-                "coding": [{"system": enc.purpose_system, "code": p, "display": enc.purposes[p]}],
-                "text": enc.purposes[p],
-            }
-            for p in rec.purposes
-        ]
+    if minutes is not None:
+        resource["length"] = {"value": minutes, **enc.length_unit}
+    if enc.reason is not None:
+        resource["reasonCode"] = [{"coding": [c.as_fhir() for c in enc.reason.codings], "text": enc.reason.text}]
     refs = [
         Ref(ResourceType.PATIENT, rec.patient_mrn, "patient_mrn"),
         Ref(ResourceType.PRACTITIONER, rec.peer_id, "peer_id"),
+        # the contact's own Appointment, when it was sent as one before (dropped when it is on the server nowhere)
+        Ref(ResourceType.APPOINTMENT, rec.contact_id, "contact_id", optional=True),
     ]
+    if rec.handoff_id:
+        resource["basedOn"] = [conditional_reference(m, "ServiceRequest", rec.handoff_id)]
+        refs.append(Ref(ResourceType.SERVICE_REQUEST, rec.handoff_id, "handoff_id"))
     if rec.site_id:
         resource["serviceProvider"] = conditional_reference(m, "Organization", rec.site_id)
         refs.append(Ref(ResourceType.ORGANIZATION, rec.site_id, "site_id"))
     return MappedResource(
-        ResourceType.ENCOUNTER, rec.contact_id, with_security(m, "Encounter", resource, part2), (source,), tuple(refs)
+        ResourceType.ENCOUNTER,
+        rec.contact_id,
+        with_security(m, "Encounter", resource, part2),
+        (source,),
+        tuple(refs),
+        only_if_exists=not happened,
     )

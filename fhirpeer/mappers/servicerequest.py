@@ -28,7 +28,8 @@ def map_handoff(rec: HandoffRecord, source: Source, m: Mappings, *, part2: bool 
         "identifier": [identifier(m, "ServiceRequest", rec.handoff_id)],
         "status": sr.status[rec.status],
         "intent": sr.intent,
-        "category": [{"coding": codings(sr.category)}],
+        # one entry per concept: the kind's US Core (and Gravity) categories, then "patient referral"
+        "category": [{"coding": [c.as_fhir()]} for c in (*kind.category, *sr.category_always)],
         "priority": rec.priority or sr.default_priority,
         "code": code,
         "subject": conditional_reference(m, "Patient", rec.patient_mrn),

@@ -66,4 +66,4 @@ def _record_key(rejection: Rejection) -> str:
 
 def types_of_kind(kind: InputKind) -> tuple[ResourceType, ...]:
     """The resource types whose records come from `kind`'s file."""
-    return (kind.resource_type,)
+    return kind.resource_types

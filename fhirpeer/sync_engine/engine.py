@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from ..checks.resource_checks import check_resource
 from ..domain import InputKind, Outcome, Rejection, ResourceType, Skipped, Stage, WriteStrategy
-from ..errors import ServerError
+from ..errors import AuthError, FhirpeerError, InternalError, RunAborted, ServerError
 from ..input.folder import InputFolder
 from ..mappers import MappedResource, Ref
 from ..mapping_files import Mappings
-from ..pipeline import MappingOptions, fingerprint, map_one, mapping_digest, record_key
+from ..pipeline import MappingOptions, fingerprint, map_one, mapping_context, mapping_digest, record_key, site_kinds_of
 from ..records import Accepted, TeamRows
 from ..run_report import Conflict, RunReport
 from ..settings import Settings
@@ -37,7 +37,7 @@ from .provenance import ProvenanceTarget, ProvenanceWriter
 from .resolver import ReferenceResolver
 from .retraction import Retractor, settle_absent
 from .server_lookup import ServerLookup
-from .state import OWNER_EHR, OWNER_FHIRPEER, RecordSynced, StateStore, Written
+from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, RecordSynced, StateStore, Written
 from .strategies import STRATEGY_CLASSES, Strategy, WriteOutcome
 
 log = logging.getLogger("fhirpeer.sync")
@@ -75,9 +75,10 @@ class SyncContext:
     on_progress: ProgressCallback | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
-    @property
-    def options(self) -> MappingOptions:
-        return MappingOptions(self.settings.part2_labels, self.settings.send_text_contacts)
+    options: MappingOptions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.options = MappingOptions.of(self.settings)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class TypePlan:
     writes: list[PlannedWrite]
     record: list[Written]
     failed: set[tuple[str, str]] = field(default_factory=set)
+    skipped: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -115,11 +117,12 @@ class SyncEngine:
             conflict_policy=settings.conflict_policy,
             owned_tag=self.tag,
         )
-        self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.same_content)
-        self.digest = mapping_digest(m, ctx.options)
+        self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.resource)
+        self._site_kinds: dict[str, str] | None = None
         self.coverage = ExportCoverage(ctx.state, keep_keys=settings.full_export)
         self.provenance: ProvenanceWriter | None = None
-        if settings.provenance and not ctx.dry_run:
+        has_provenance = {ResourceType.DEVICE, ResourceType.PROVENANCE} <= set(ctx.strategies)
+        if settings.provenance and has_provenance and not ctx.dry_run:
             target = ProvenanceTarget(ctx.write_clients[0], m, ctx.state, ctx.run_id, settings.part2_labels,
                                       ctx.client_ids)  # fmt: skip
             self.provenance = ProvenanceWriter(target, self.outgoing)
@@ -175,7 +178,11 @@ class SyncEngine:
                 self._reject(row)
             else:
                 records.append(row)
-        fingerprints = {record_key(r): fingerprint(r, self.digest) for r in records}
+        digest = mapping_digest(self.ctx.mappings, self.ctx.options, kind)
+        if self._site_kinds is None and kind is InputKind.CONTACTS:
+            self._site_kinds = site_kinds_of(self.ctx.folder)
+        site_kinds = self._site_kinds or {}
+        fingerprints = {record_key(r): fingerprint(r, digest, mapping_context(r, site_kinds)) for r in records}
         synced = {} if self.ctx.dry_run else self.ctx.state.record_fingerprints(kind.value, fingerprints)
         by_type: dict[ResourceType, list[MappedResource]] = {}
         pending: dict[tuple[str, str], RecordSynced] = {}
@@ -187,7 +194,7 @@ class SyncEngine:
                 for rtype in known.types:
                     self._count(rtype, Outcome.UNCHANGED)
                 continue
-            mapped = map_one(record, self.ctx.mappings, self.ctx.options)
+            mapped = map_one(record, self.ctx.mappings, self.ctx.options, site_kinds=site_kinds)
             if isinstance(mapped, Skipped):
                 self._skip(mapped)
                 continue
@@ -201,10 +208,18 @@ class SyncEngine:
         for type_plan in plans:  # a record that did not get through is mapped again next time
             for failed in type_plan.failed:
                 pending.pop(items_of[failed], None)
+            for skipped in type_plan.skipped:  # nothing was sent for it: not counted on a skipping rerun
+                record = pending.get(items_of[skipped])
+                if record is not None:
+                    types = tuple(t for t in record.types if t != skipped[0])
+                    pending[items_of[skipped]] = RecordSynced(record.kind, record.key, record.fingerprint, types)
         return PreparedChunk(len(rows), plans, pending, items_of)
 
     def _plan_type(self, rtype: ResourceType, items: list[MappedResource]) -> TypePlan:
         """Check, resolve and plan one type's resources of a chunk; count what needs no write."""
+        if rtype not in self.ctx.strategies:  # an optional type the server cannot take (check-server warned)
+            self._count(rtype, Outcome.SKIPPED, len(items))
+            return TypePlan(rtype, [], [], skipped={(str(i.resource_type), i.key) for i in items})
         valid = [i for i in items if self._valid(i)]
         resolvable = self._check_references(valid)
         plan = self.planner.plan(resolvable, always_search=self._strategy_class(rtype).always_search)
@@ -220,19 +235,21 @@ class SyncEngine:
             self._conflict(rtype, item.key, reason, item)
         for item, reason in plan.rejected:
             self._reject_item(item, reason, Stage.SERVER)
-        for item, reason in plan.skipped:
-            self._skip(Skipped(rtype, item.key, reason, item.sources[0].file))
+        for item, reason in plan.kept_by_receiver:
+            self._kept_by_receiver(rtype, item.key, reason)
+        for item, reason in plan.skipped:  # an update-only resource with nothing to update: no outcome to count
             log.debug("skipped %s: %s", rtype, reason, extra={"resource_type": str(rtype), "key": item.key})
         for written in plan.record:
             self.resolver.learn(written.resource_type, written.key, written.server_id)
         for w in plan.writes:  # later types of this chunk may point at these
             self.resolver.expect(w.resource_type, w.key, w.server_id)
         failed = {(str(i.resource_type), i.key) for i in stopped}
+        skipped = {(str(i.resource_type), i.key) for i, _ in plan.skipped}
         if self.ctx.dry_run:
             for w in plan.writes:
                 self._count(rtype, Outcome.CREATED if w.action is Action.CREATE else Outcome.UPDATED)
-            return TypePlan(rtype, [], [], failed)
-        return TypePlan(rtype, plan.writes, plan.record, failed)
+            return TypePlan(rtype, [], [], failed, skipped)
+        return TypePlan(rtype, plan.writes, plan.record, failed, skipped)
 
     def _valid(self, item: MappedResource) -> bool:
         problems = check_resource(item.resource)
@@ -306,21 +323,21 @@ class SyncEngine:
     def _record(self, outcomes: list[WriteOutcome]) -> None:
         """Called after each server round trip: persist confirmed writes first, then count."""
         landed = [o for o in outcomes if o.result in (Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED)]
-        if landed:
+        kept = [o for o in outcomes if o.result is Outcome.CHANGED_BY_RECEIVER]
+        if landed or kept:
             self.ctx.state.record_written(
-                [
-                    Written(o.write.resource_type, o.write.key, o.write.hash, o.server_id, o.version_id,
-                            OWNER_EHR if o.result is Outcome.LINKED else OWNER_FHIRPEER)
-                    for o in landed
-                ],
+                [Written(o.write.resource_type, o.write.key, o.write.hash, o.server_id, o.version_id, _owner(o))
+                 for o in (*landed, *kept)],
                 self.ctx.run_id,
             )  # fmt: skip
         with self._lock:
             for o in outcomes:
                 w = o.write
                 if o.result in (Outcome.CREATED, Outcome.UPDATED, Outcome.LINKED):
-                    self.report.count(w.resource_type, o.result)
+                    self.report.count(w.resource_type, o.result, key=w.key)
                     self.resolver.learn(w.resource_type, w.key, o.server_id)
+                elif o.result is Outcome.CHANGED_BY_RECEIVER:
+                    self._kept_by_receiver(w.resource_type, w.key, o.reason)
                 elif o.result is Outcome.CONFLICT:
                     self._failed.add((str(w.resource_type), w.key))
                     self._conflict(w.resource_type, w.key, o.reason, w.item)
@@ -346,6 +363,11 @@ class SyncEngine:
             self.report.conflicts.append(Conflict(resource_type, key, reason))
             self.report.count(resource_type, Outcome.CONFLICT)
         log.warning("conflict: %s left alone", resource_type, extra={"resource_type": str(resource_type), "key": key})
+
+    def _kept_by_receiver(self, resource_type: ResourceType, key: str, reason: str) -> None:
+        with self._lock:
+            self.report.kept_by_receiver.append(Conflict(resource_type, key, reason))
+            self.report.count(resource_type, Outcome.CHANGED_BY_RECEIVER)
 
     def _reject_item(self, item: MappedResource, reason: str, stage: Stage) -> None:
         src = item.sources[0]
@@ -379,6 +401,15 @@ class SyncEngine:
         settle_absent(self.ctx.folder, self.coverage, self.report, retractor, full=settings.full_export)
 
 
+def _owner(outcome: WriteOutcome) -> str:
+    """Who owns a resource after a write's outcome (`synced.owner`)."""
+    if outcome.result is Outcome.LINKED:
+        return OWNER_EHR
+    if outcome.result is Outcome.CHANGED_BY_RECEIVER or outcome.write.body is not None or outcome.receiver:
+        return OWNER_RECEIVER
+    return OWNER_FHIRPEER
+
+
 def _root_cause(rejection: Rejection) -> str:
     """How a dependant names the master-data record that took it down: where it is and, briefly, why."""
     why = rejection.column or rejection.reason.split(";")[0].split(" (")[0][:100]
@@ -409,28 +440,82 @@ def _chunks(
 
 
 def run_sync(ctx: SyncContext) -> RunReport:
-    """Run one sync (or dry run) and return its report; the caller owns lock, clients and state."""
-    report = RunReport(command="sync --dry-run" if ctx.dry_run else "sync", run_id=ctx.run_id,
-                       strategy=describe_strategies(ctx.strategies), server=ctx.settings.server)  # fmt: skip
+    """Run one sync (or dry run) and return its report — exit code 0, 1 or 6 (more rejected than
+    `max_rejected` allows; the caller raises). A run that fails part-way raises a `FhirpeerError` carrying the
+    partial report, after recording how it ended. The caller owns lock, clients and state."""
+    report = RunReport(
+        command="sync --dry-run" if ctx.dry_run else "sync", run_id=ctx.run_id,
+        strategy=describe_strategies(ctx.strategies), server=ctx.settings.server,
+        record_keys=ctx.settings.report_keys,
+        key_salt=ctx.mappings.identifiers.namespace if ctx.settings.hash_keys_in_reports else None,
+    )  # fmt: skip
     started = time.perf_counter()
+    report.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if not ctx.dry_run:
         report.started_at = ctx.state.begin_run(ctx.run_id, report.command, report.server)
-    engine = SyncEngine(ctx, report)
     try:
+        engine = SyncEngine(ctx, report)
         engine.run()
         engine.finish_export()
     except ServerError as exc:
-        report.exit_code = exc.exit_code
+        error = _server_failure(exc, report)
+        _stop(ctx, report, started, error, status="aborted" if error.exit_code == 5 else "failed")
+        if error is exc:
+            raise
+        raise error from exc
+    except FhirpeerError as exc:
+        _stop(ctx, report, started, exc, status="failed")
+        raise
+    except Exception as exc:
+        error = InternalError(f"internal error: {type(exc).__name__}", report=report)
+        _stop(ctx, report, started, error, status="failed")
+        raise error from exc
+    except KeyboardInterrupt:
+        report.exit_code = 130
+        report.fail("interrupted", "interrupted; every write the server confirmed is recorded, a rerun finishes")
         report.seconds = time.perf_counter() - started
         if not ctx.dry_run:
-            _finish(ctx, report, status="aborted")
+            _finish(ctx, report, status="interrupted")
         raise
     report.exit_code = 1 if (report.rejected or report.conflicts or report.failed) else 0
+    limit = ctx.settings.rejection_limit
+    if limit is not None and limit.exceeded(len(report.rejected), report.records):
+        report.exit_code = 6
+        report.fail("max_rejected", f"{len(report.rejected)} of {report.records} record(s) rejected; "
+                    f"max_rejected is {limit}")  # fmt: skip
     report.seconds = time.perf_counter() - started
     if not ctx.dry_run:
         ctx.state.replace_rejections(report.rejected, ctx.run_id)
+        ctx.state.replace_conflicts(((str(c.resource_type), c.key, c.reason) for c in report.conflicts), ctx.run_id)
         _finish(ctx, report, status="finished")
     return report
+
+
+def _server_failure(exc: ServerError, report: RunReport) -> FhirpeerError:
+    """What a server failure part-way means: refused credentials stay exit 3 (a rerun will not help); any
+    other failure after confirmed writes aborts the run (exit 5, a rerun finishes the job); before any write
+    it is the server failure itself (exit 3, nothing written)."""
+    if isinstance(exc, AuthError) or report.written == 0:
+        exc.report = report
+        return exc
+    return RunAborted(
+        f"aborted part-way by the server: {exc}; {report.written} record(s) were confirmed and recorded",
+        cause=exc, report=report,
+    )  # fmt: skip
+
+
+def _stop(ctx: SyncContext, report: RunReport, started: float, error: FhirpeerError, *, status: str) -> None:
+    """Record how a failed run ended, in the report (attached to `error`) and in the state store."""
+    error.report = report
+    report.exit_code = error.exit_code
+    report.fail(error.category, str(error))
+    report.seconds = time.perf_counter() - started
+    if ctx.dry_run:
+        return
+    try:
+        _finish(ctx, report, status=status)
+    except Exception as exc:  # the state store may be what failed; the original error is what matters
+        log.warning("could not record the end of run %s in the state store: %s", ctx.run_id, type(exc).__name__)
 
 
 def describe_strategies(strategies: dict[ResourceType, WriteStrategy]) -> str:
@@ -450,4 +535,5 @@ def _finish(ctx: SyncContext, report: RunReport, *, status: str) -> None:
     report.finished_at = ctx.state.finish_run(
         ctx.run_id, status=status, exit_code=report.exit_code, counts=report.to_dict()["counts"],
         rejected=len(report.rejected), conflicts=len(report.conflicts),
+        error=(report.error.category, report.error.message) if report.error else None,
     )  # fmt: skip

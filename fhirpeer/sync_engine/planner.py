@@ -30,8 +30,10 @@ from ..mappers.common import identifier_token
 from ..mapping_files import Mappings
 from ..transport.client import format_if_match
 from .identity import is_owned, resource_id
+from .outgoing import same_content
+from .receiver import receiver_moved, requester_override, with_requester_status
 from .server_lookup import Found, ServerLookup
-from .state import OWNER_EHR, OWNER_FHIRPEER, StateStore, SyncedRow, Written
+from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, StateStore, SyncedRow, Written
 
 
 class Addressing(StrEnum):
@@ -57,6 +59,7 @@ class PlannedWrite:
     request: WriteRequest
     server_id: str | None = None  # the id the resource has (update) or gets (create with a client id)
     version_id: str | None = None  # the version fhirpeer last wrote or saw (sent as If-Match when set)
+    body: dict[str, Any] | None = None  # sent instead of the mapped resource (the receiver's version, re-statused)
 
     @property
     def resource_type(self) -> ResourceType:
@@ -89,11 +92,12 @@ class Plan:
     conflicts: list[tuple[MappedResource, str]] = field(default_factory=list)
     rejected: list[tuple[MappedResource, str]] = field(default_factory=list)
     skipped: list[tuple[MappedResource, str]] = field(default_factory=list)
+    kept_by_receiver: list[tuple[MappedResource, str]] = field(default_factory=list)
     record: list[Written] = field(default_factory=list)
 
 
-#: Compares a resource read from the server with what fhirpeer would send (ignoring server bookkeeping).
-SameContent = Callable[[dict[str, Any], MappedResource], bool]
+#: What fhirpeer would send for a mapped resource (references literal, its marks), to compare with the server's.
+Intended = Callable[[MappedResource], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -115,13 +119,13 @@ class Planner:
         lookup: ServerLookup | None,
         mappings: Mappings,
         config: PlannerConfig,
-        same_content: SameContent,
+        intended: Intended,
     ):
         self.state = state
         self.lookup = lookup
         self.mappings = mappings
         self.config = config
-        self.same_content = same_content
+        self.intended = intended
         self._search_needed: dict[ResourceType, bool] = {}
 
     # --- when must the server be asked? ------------------------------------------------------------------
@@ -149,12 +153,23 @@ class Planner:
             return plan
         rtype = items[0].resource_type
         rows = self.state.lookup(rtype, (i.key for i in items))
+        digests = {id(i): content_hash(i.resource) for i in items}
         unknown = [i for i in items if i.key not in rows]
+        # a resource the receiver moved, whose row changed since: what does the receiver's version say now?
+        moved = [i for i in items if i.key in rows and rows[i.key].owner == OWNER_RECEIVER
+                 and rows[i.key].hash != digests[id(i)]]  # fmt: skip
         found = self._find_on_server(rtype, unknown, always=always_search)
+        if moved and self.lookup is not None:
+            found.update(self._find_on_server(rtype, moved, always=True))
         for item in items:
-            digest = content_hash(item.resource)
-            row = rows.get(item.key)
-            if row is not None:
+            digest, row = digests[id(item)], rows.get(item.key)
+            if row is not None and row.owner == OWNER_RECEIVER and row.hash != digest:
+                matches = found.get(item.key) or []
+                if len(matches) == 1:
+                    self._receivers(plan, item, digest, matches[0])
+                else:
+                    plan.writes.append(self._update(item, digest, row.server_id, row.version_id))
+            elif row is not None:
                 self._known(plan, item, digest, row)
             else:
                 self._first_seen(plan, item, digest, found.get(item.key))
@@ -230,9 +245,12 @@ class Planner:
             plan.linked.append(item)
             plan.record.append(Written(rtype, item.key, digest, match.id, match.version_id, OWNER_EHR))
         elif ours or policy is OwnershipPolicy.OWN:
-            if ours and self.same_content(match.resource, item):
+            intended = self.intended(item)
+            if ours and intended is not None and same_content(match.resource, intended):
                 plan.unchanged.append(item)
                 plan.record.append(Written(rtype, item.key, digest, match.id, match.version_id, OWNER_FHIRPEER))
+            elif ours and intended is not None and receiver_moved(self.mappings, rtype, match.resource, intended):
+                self._receivers(plan, item, digest, match)
             else:
                 plan.writes.append(self._update(item, digest, match.id, match.version_id))
         else:
@@ -240,6 +258,26 @@ class Planner:
                 (item, f"a {rtype} with this key is on the server (id {match.id}) and was not written by fhirpeer; "
                        "left alone")
             )  # fmt: skip
+
+    def _receivers(self, plan: Plan, item: MappedResource, digest: str, match: Found) -> None:
+        """The receiver moved this resource: leave it — unless fhirpeer's row cancels or retracts it, which the
+        requester may always do (only the status is set on the receiver's version)."""
+        intended = self.intended(item) or item.resource
+        current = match.resource.get("status")
+        if not receiver_moved(self.mappings, item.resource_type, match.resource, intended):
+            plan.unchanged.append(item)
+            plan.record.append(
+                Written(item.resource_type, item.key, digest, match.id, match.version_id, OWNER_RECEIVER)
+            )
+        elif requester_override(self.mappings, item.resource_type, intended):
+            write = self._update(item, digest, match.id, match.version_id)
+            write.body = with_requester_status(match.resource, intended)
+            plan.writes.append(write)
+        else:
+            plan.kept_by_receiver.append((item, f"changed by the receiver (now {current}); left alone"))
+            plan.record.append(
+                Written(item.resource_type, item.key, digest, match.id, match.version_id, OWNER_RECEIVER)
+            )
 
     def _update(self, item: MappedResource, digest: str, server_id: str | None, version: str | None) -> PlannedWrite:
         rtype = item.resource_type

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from filelock import FileLock, Timeout
 
 from ..domain import Rejection
-from ..errors import LockHeldError
+from ..errors import LockHeldError, StatePathError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS synced (
@@ -48,7 +48,14 @@ CREATE TABLE IF NOT EXISTS rejections (
     reason TEXT NOT NULL, stage TEXT NOT NULL, first_run TEXT NOT NULL, last_run TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rejections_target ON rejections (target);
+CREATE TABLE IF NOT EXISTS conflicts (
+    target TEXT NOT NULL, resource_type TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
+    first_run TEXT NOT NULL, last_run TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conflicts_target ON conflicts (target);
 """
+#: Columns added to `runs` after its first release (added to older stores when opened).
+_RUNS_ADDED = (("error_category", "TEXT"), ("error_message", "TEXT"))
 
 
 #: The hash recorded for a record fhirpeer retracted (marked entered-in-error because a full export no longer
@@ -68,6 +75,8 @@ def _now() -> str:
 #: written).
 OWNER_FHIRPEER = "fhirpeer"
 OWNER_EHR = "ehr"
+#: fhirpeer wrote it, then its receiver moved it (a referral Task accepted, a ServiceRequest completed): left alone.
+OWNER_RECEIVER = "receiver"
 
 
 @dataclass(frozen=True)
@@ -118,13 +127,15 @@ class RunLock:
         self._lock = FileLock(str(self.path), timeout=0)
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
-        except Timeout:
+        except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
             raise LockHeldError(
                 f"another fhirpeer sync is running on this state store ({self.path}); nothing was done"
             ) from None
+        except OSError as exc:
+            raise StatePathError(f"state store lock {self.path}: cannot be created ({_sqlite_reason(exc)})") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -136,14 +147,32 @@ class StateStore:
 
     def __init__(self, path: Path, target: str = ""):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_state_path(self.path)
         self.target = target
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise StatePathError(f"state store {self.path}: cannot be opened ({_sqlite_reason(exc)})") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._add_missing_columns()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StatePathError(
+                f"state store {self.path}: not a fhirpeer state store ({_sqlite_reason(exc)}); "
+                "point --state at a new path or at the file an earlier sync created"
+            ) from None
         self._mutex = threading.Lock()
+
+    def _add_missing_columns(self) -> None:
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        for name, kind in _RUNS_ADDED:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
     def _migrate(self) -> None:
         """Add what a store written by an older fhirpeer lacks (its rows were all written by fhirpeer)."""
@@ -315,25 +344,56 @@ class StateStore:
         counts: dict[str, Any],
         rejected: int,
         conflicts: int,
+        error: tuple[str, str] | None = None,
     ) -> str:
+        """Close a run; `error` is (category, message) for a run that did not finish cleanly."""
         finished = _now()
+        category, message = error or (None, None)
         with self._tx() as db:
             db.execute(
-                "UPDATE runs SET finished_at=?, status=?, exit_code=?, counts=?, rejected=?, conflicts=? "
-                "WHERE run_id=?",
-                (finished, status, exit_code, json.dumps(counts), rejected, conflicts, run_id),
+                "UPDATE runs SET finished_at=?, status=?, exit_code=?, counts=?, rejected=?, conflicts=?, "
+                "error_category=?, error_message=? WHERE run_id=?",
+                (finished, status, exit_code, json.dumps(counts), rejected, conflicts, category, message, run_id),
             )
         return finished
 
+    def record_refused_run(
+        self, run_id: str, command: str, server: str | None, *, exit_code: int, error: tuple[str, str]
+    ) -> str:
+        """Record a run that stopped before it wrote anything (configuration, input, server, lock): it shows
+        in `fhirpeer status` like any other. Leaves other runs' rows alone (another run may hold the lock)."""
+        now = _now()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, target, server, command, started_at, finished_at, status, exit_code, "
+                "counts, rejected, conflicts, error_category, error_message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, self.target or None, server, command, now, now, "not_started", exit_code, "{}", 0, 0, *error),
+            )
+        return now
+
     def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest runs first (`limit` 0: every run)."""
         with self._mutex:
             cur = self._db.execute(
                 "SELECT run_id, server, command, started_at, finished_at, status, exit_code, counts, rejected, "
-                "conflicts FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                (limit,),
+                "conflicts, error_category, error_message FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (limit if limit > 0 else -1,),
             )
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def written_by_run(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """Per run: the synced records whose last confirmed write was that run's (a killed run recorded no
+        counts, but every write the server confirmed to it is here — unless a later run rewrote it)."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        with self._mutex:
+            marks = ",".join("?" * len(ids))
+            rows = self._db.execute(
+                f"SELECT run_id, COUNT(*) FROM synced WHERE run_id IN ({marks}) GROUP BY run_id", ids
+            )
+            return dict(rows.fetchall())
 
     # --- quarantine -------------------------------------------------------------------------------
     def replace_rejections(self, rejections: list[Rejection], run_id: str) -> None:
@@ -366,3 +426,49 @@ class StateStore:
             cur = self._db.execute(sql + " ORDER BY file, line", args)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def replace_conflicts(self, conflicts: Iterable[tuple[str, str, str]], run_id: str) -> None:
+        """The (resource type, key, reason) conflicts of this (complete) run replace the previous list; a
+        record that stays in conflict keeps the run that first found it."""
+        with self._tx() as db:
+            first = {
+                (t, k): fr
+                for t, k, fr in db.execute(
+                    "SELECT resource_type, key, first_run FROM conflicts WHERE target=?", (self.target,)
+                )
+            }
+            db.execute("DELETE FROM conflicts WHERE target=?", (self.target,))
+            db.executemany(
+                "INSERT INTO conflicts VALUES (?,?,?,?,?,?)",
+                [(self.target, t, k, reason, first.get((t, k), run_id), run_id) for t, k, reason in conflicts],
+            )
+
+    def conflicts(self) -> list[dict[str, Any]]:
+        with self._mutex:
+            cur = self._db.execute(
+                "SELECT resource_type, key, reason, first_run, last_run FROM conflicts ORDER BY resource_type, key"
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def check_state_path(path: Path) -> None:
+    """Refuse, before anything is written, a state path that is a directory or a file of something else."""
+    if path.is_dir():
+        raise StatePathError(
+            f"state store {path} is a directory; --state names the SQLite file, e.g. {path}/state.sqlite"
+        )
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                raise StatePathError(
+                    f"state store {path} is not an SQLite database; point --state at a new path or at the file "
+                    "an earlier sync created"
+                )
+
+
+def _sqlite_reason(exc: BaseException) -> str:
+    """SQLite's own words (\"unable to open database file\"), or the OS error's; never a path with data."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc.args[0]) if exc.args else type(exc).__name__

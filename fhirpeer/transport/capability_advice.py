@@ -81,7 +81,11 @@ def verdict_lines(
     for t, s in forced.items():
         lines.append(f"{t}: strategy {s} forced by configuration")
     if plan.ok:
-        lines.append(f"verdict: OK — fhirpeer can write every type it needs here ({', '.join(types)})")
+        writable = [t for t in types if plan.can_write(t)]
+        lines.append(f"verdict: OK — fhirpeer can write every type it needs here ({', '.join(writable)})")
+        without = [t for t in types if not plan.can_write(t)]
+        if without:
+            lines.append(f"  it goes on without {', '.join(without)} (the server cannot take them; see problems)")
     else:
         unwritable = [p.resource_type for p in plan.blocking if p.resource_type]
         what = ", ".join(unwritable) if unwritable else "anything"

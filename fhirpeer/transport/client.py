@@ -29,7 +29,7 @@ from .auth import Auth, NoAuth
 from .operation_outcome import parse_operation_outcome, summarize_issues
 from .retry import RETRY_STATUSES, RetryBudget, RetryPolicy, Sleep, call_with_retry
 
-__all__ = ["FHIR_JSON", "FhirClient", "WriteResult", "parse_etag", "parse_location"]
+__all__ = ["FHIR_JSON", "FhirClient", "WriteResult", "host_of", "parse_etag", "parse_location"]
 
 log = logging.getLogger("fhirpeer.http")
 
@@ -117,6 +117,7 @@ class FhirClient:
         sleep: Sleep = time.sleep,
     ) -> None:
         self.base_url = _normalise_base(base_url)
+        self.host = host_of(self.base_url)
         self.auth = auth or NoAuth()
         self.timeout = timeout
         self.retry_policy = retry or RetryPolicy()
@@ -331,6 +332,7 @@ class FhirClient:
             label=label,
             sleep=self._sleep,
             safe_only=not idempotent,
+            host=self.host,
         )
 
     def _send(
@@ -436,6 +438,14 @@ def _normalise_base(base_url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise errors.ConfigError("the FHIR base URL must be an http(s) URL without query or fragment")
     return base
+
+
+def host_of(url: str) -> str:
+    """``host:port`` of a URL (the scheme's default port when none is given), without user info."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{host}:{port}"
 
 
 def _origin(url: str) -> str:

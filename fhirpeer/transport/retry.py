@@ -17,8 +17,11 @@ HTTP statuses become :class:`~fhirpeer.errors.TemporaryError` carrying the statu
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
@@ -161,31 +165,66 @@ def backoff_wait(policy: RetryPolicy, retry_number: int, rng: Callable[[float, f
     return min(policy.max_wait, exponential + rng(0.0, policy.jitter))
 
 
-def describe_network_error(exc: BaseException) -> str:
-    """A PHI-free description of a transport failure: exception class names and an OS error text.
-
-    URLs (which may carry query values) are never included.
-    """
-    names = [type(exc).__name__]
-    os_text = ""
-    seen: set[int] = set()
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and everything it wraps (causes, contexts, urllib3 reasons, exceptions among the args)."""
+    found: list[BaseException] = []
     pending: list[BaseException] = [exc]
     while pending:
-        current = pending.pop()
-        if id(current) in seen:
+        current = pending.pop(0)
+        if any(current is seen for seen in found):
             continue
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.strerror and not os_text:
-            os_text = current.strerror
-        reason = getattr(current, "reason", None)
-        nested = [c for c in (current.__cause__, current.__context__, reason, *current.args) if c is not None]
-        for item in nested:
-            if isinstance(item, BaseException):
-                if type(item).__name__ not in names:
-                    names.append(type(item).__name__)
-                pending.append(item)
-    text = " / ".join(names[:3])
-    return f"{text}: {os_text}" if os_text else text
+        found.append(current)
+        nested = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        pending.extend(item for item in nested if isinstance(item, BaseException))
+    return found
+
+
+def _host_of(exc: BaseException) -> str | None:
+    """host:port of the request a requests exception was about (no user info, no path, no query)."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        if parts.hostname:
+            return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    return None
+
+
+def describe_network_error(exc: BaseException, host: str | None = None) -> str:
+    """One PHI-free line naming the host and the cause: ``connection refused by 127.0.0.1:8080``,
+    ``cannot resolve the host name fhir.example.org``, ``TLS certificate of fhir.example.org:443 not trusted``.
+
+    No exception class chain and no URL (a query may carry values): only ``host`` (host:port) and the cause.
+    """
+    chain = _chain(exc)
+    where = host or _host_of(exc) or "the server"
+    name = where.rsplit(":", 1)[0] if where.count(":") == 1 else where
+
+    def has(*kinds: type[BaseException]) -> bool:
+        return any(isinstance(e, kinds) for e in chain)
+
+    if has(ssl.SSLCertVerificationError):
+        return f"TLS certificate of {where} not trusted (set ca_bundle to the CA that signed it)"
+    if has(SSLError, ssl.SSLError):
+        return f"TLS handshake with {where} failed"
+    if has(ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if has(socket.gaierror):
+        return f"cannot resolve the host name {name}"
+    if has(requests.ConnectTimeout):
+        return f"no connection to {where} within the connect timeout"
+    if has(requests.ReadTimeout, socket.timeout, TimeoutError):
+        return f"{where} did not answer within the read timeout"
+    if has(ConnectionResetError):
+        return f"connection reset by {where}"
+    if has(ChunkedEncodingError):
+        return f"{where} broke off its answer"
+    if has(http.client.RemoteDisconnected, ConnectionAbortedError, BrokenPipeError):
+        return f"{where} closed the connection without answering"
+    os_error = next((e for e in chain if isinstance(e, OSError) and e.strerror), None)
+    if os_error is not None:
+        return f"{str(os_error.strerror).lower()} ({where})"
+    return f"network error talking to {where}"
 
 
 @dataclass
@@ -284,12 +323,14 @@ def call_with_retry(
     clock: Clock = time.monotonic,
     rng: Callable[[float, float], float] = random.uniform,
     safe_only: bool = False,
+    host: str | None = None,
 ) -> requests.Response:
     """Run ``attempt(attempt_number)`` until it gives a final response, retrying per ``policy``.
 
     Returns the last response when its status is not retryable (the caller handles 4xx/5xx). ``safe_only``
     limits retries to what cannot have reached the server (connect timeouts, 429) for non-idempotent requests.
-    ``label`` (e.g. ``"PUT Encounter"``) names the call in error messages; it must not carry PHI.
+    ``label`` (e.g. ``"PUT Encounter"``) names the call in error messages; it must not carry PHI. ``host``
+    (host:port) names the server in network error messages.
 
     Raises:
         ServerUnreachable: transport failures outlived the attempts or the budget.
@@ -307,18 +348,16 @@ def call_with_retry(
     )
     try:
         result = retrying(call.timed(attempt))
-    except SSLError as exc:
-        raise errors.ServerUnreachable(f"{label}: TLS failure ({describe_network_error(exc)})") from None
-    except NETWORK_ERRORS as exc:
-        raise errors.ServerUnreachable(f"{label}: {describe_network_error(exc)} (not retried)") from None
+    except NETWORK_ERRORS as exc:  # includes SSLError, never retried
+        raise errors.ServerUnreachable(f"{label}: {describe_network_error(exc, host)} (not retried)") from None
     except requests.RequestException as exc:
-        raise errors.ServerError(f"{label}: {describe_network_error(exc)}") from None
+        raise errors.ServerError(f"{label}: {describe_network_error(exc, host)}") from None
     if isinstance(result, requests.Response):
         return result
-    return _give_up(result, call, label)
+    return _give_up(result, call, label, host)
 
 
-def _give_up(future: tenacity.Future, call: _Call, label: str) -> requests.Response:
+def _give_up(future: tenacity.Future, call: _Call, label: str, host: str | None) -> requests.Response:
     """Turn the last outcome of an exhausted call into the matching error (never returns)."""
     call.budget.record_give_up()
     tries = f"after {call.attempt} attempt{'s' if call.attempt != 1 else ''}"
@@ -328,7 +367,7 @@ def _give_up(future: tenacity.Future, call: _Call, label: str) -> requests.Respo
     if isinstance(exc, errors.ServerError):
         raise exc
     if exc is not None:
-        raise errors.ServerUnreachable(f"{label}: {describe_network_error(exc)} {tries}") from None
+        raise errors.ServerUnreachable(f"{label}: {describe_network_error(exc, host)} {tries}") from None
     response = future.result()
     status = response.status_code
     response.close()

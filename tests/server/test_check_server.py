@@ -9,12 +9,12 @@ import pytest
 
 from fhirpeer.cli import main
 from fhirpeer.demo.embedded_server import EmbeddedServer
-from fhirpeer.domain import InputKind
+from fhirpeer.domain import ResourceType
 from tests.support.exports import generate_export
 from tests.support.inventory import inventory, versions
 from tests.support.sync_run import rows, sync
 
-RESOURCE_TYPES = [str(k.resource_type) for k in InputKind]
+RESOURCE_TYPES = [str(t) for t in ResourceType]
 
 
 @pytest.fixture(autouse=True)

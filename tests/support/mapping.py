@@ -17,7 +17,7 @@ def folder(input_dir: Path, mappings: Mappings, settings: Settings | None = None
 
 def options(settings: Settings | None = None) -> MappingOptions:
     settings = settings or Settings()
-    return MappingOptions(settings.part2_labels, settings.send_text_contacts)
+    return MappingOptions.of(settings)
 
 
 def kind_items(input_dir: Path, mappings: Mappings, kind: InputKind, settings: Settings | None = None) -> list[Item]:

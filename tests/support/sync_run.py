@@ -12,7 +12,12 @@ from fhirpeer.cli import main
 from tests.support.inventory import versions
 
 #: The resource types the sample program becomes, in write order.
-TYPES = ("Organization", "Practitioner", "Patient", "CareTeam", "ServiceRequest", "Encounter")
+TYPES = (
+    "Organization", "Practitioner", "Patient", "PractitionerRole", "CareTeam", "ServiceRequest", "Appointment",
+    "Encounter",
+)  # fmt: skip
+#: Contact statuses that did not happen: an Appointment, never an Encounter (issue 12).
+NOT_HAPPENED = ("scheduled", "cancelled", "no_show")
 
 
 def sync(base_url: str, namespace: str, export: Path, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -43,13 +48,18 @@ def all_versions(base_url: str, namespace: str) -> dict[str, dict[str, str]]:
 
 
 def expected_keys(export: Path) -> dict[str, set[str]]:
-    """The business keys a sync of `export` must leave on the server, per type (text contacts are not sent)."""
+    """The business keys a first sync of `export` must leave on the server, per type (text contacts are not
+    sent; a contact that happened is an Encounter, one that did not an Appointment; entered_in_error only marks
+    what was sent before)."""
     contacts = [r for r in rows(export / "peer_contacts.csv") if r["mode"] != "text"]
+    staff = rows(export / "staff.csv")
     return {
         "Organization": {r["site_id"] for r in rows(export / "sites.csv")},
-        "Practitioner": {r["staff_id"] for r in rows(export / "staff.csv")},
+        "Practitioner": {r["staff_id"] for r in staff},
         "Patient": {r["patient_mrn"] for r in rows(export / "patients.csv")},
-        "Encounter": {r["contact_id"] for r in contacts},
+        "PractitionerRole": {r["staff_id"] for r in staff if r.get("site_id")},
+        "Appointment": {r["contact_id"] for r in contacts if r["status"] in NOT_HAPPENED},
+        "Encounter": {r["contact_id"] for r in contacts if r["status"] == "completed"},
         "CareTeam": {r["team_id"] for r in rows(export / "care_team.csv")},
         "ServiceRequest": {r["handoff_id"] for r in rows(export / "handoffs.csv")},
     }

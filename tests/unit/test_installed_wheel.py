@@ -24,6 +24,7 @@ def test_the_wheel_carries_the_mappings_and_validate_runs_from_another_directory
     names = zipfile.ZipFile(wheel).namelist()
     shipped = sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("fhirpeer/_mappings/"))
     assert shipped == sorted(p.name for p in (REPO / "mappings").glob("*.yaml"))
+    assert {"fhirpeer/py.typed", "fhirpeer/run_report.schema.json"} <= set(names)  # typing marker, report schema
 
     site = tmp_path / "site"
     subprocess.run(
@@ -36,10 +37,12 @@ def test_the_wheel_carries_the_mappings_and_validate_runs_from_another_directory
     env["PYTHONPATH"] = str(site)  # the installed copy only, not the source checkout
     probe = subprocess.run(
         [sys.executable, "-c", "import fhirpeer, fhirpeer.mapping_files as m; print(fhirpeer.__file__); "
-         "print(m.default_mappings_dir()); print(m.load_mappings().identifiers.namespace)"],
+         "print(m.default_mappings_dir()); print(m.load_mappings().identifiers.namespace); "
+         "print(fhirpeer.report_schema()['properties']['schema_version']['const'])"],
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    package_file, mappings_dir, namespace = probe.stdout.split()
+    package_file, mappings_dir, namespace, schema_version = probe.stdout.split()
+    assert schema_version == "3"
     assert Path(package_file).is_relative_to(site)
     assert Path(mappings_dir) == site / "fhirpeer" / "_mappings"
     assert namespace == "https://fhir.example.org"

@@ -6,8 +6,10 @@ site can fix its edited copy without reading Python.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +72,7 @@ def all_systems(value: Any) -> list[str]:
 def test_shipped_mappings_load_and_cover_every_contract_value() -> None:
     folder = default_mappings_dir()
     assert sorted(p.name for p in folder.glob("*.yaml")) == [
+        "appointment.yaml",
         "careteam.yaml",
         "columns.yaml",
         "encounter.yaml",
@@ -78,6 +81,7 @@ def test_shipped_mappings_load_and_cover_every_contract_value() -> None:
         "roster.yaml",
         "security.yaml",
         "servicerequest.yaml",
+        "task.yaml",
     ]
     m = load_mappings()
     assert isinstance(m, Mappings)
@@ -97,10 +101,43 @@ def test_shipped_mappings_load_and_cover_every_contract_value() -> None:
     assert set(contract.SITE_KINDS) <= vocab.site_kinds
     # every mapped status is an R4 code; Part 2 labels hold exactly one confidentiality code
     assert set(m.encounter.status.values()) <= set(r4_value_sets.R4_ENCOUNTER_STATUS)
+    assert set(m.appointment.status.values()) <= set(r4_value_sets.R4_APPOINTMENT_STATUS)
+    assert set(m.appointment.status) == set(contract.CONTACT_STATUSES)  # every contact status has an Appointment code
+    assert set(m.encounter.status) == set(contract.CONTACT_STATUSES_OF_ENCOUNTERS)
     assert set(m.servicerequest.status.values()) <= set(r4_value_sets.R4_SERVICEREQUEST_STATUS)
     assert m.servicerequest.intent == "order"
     assert [c.code for c in m.security.labels if c.system.endswith("/v3-Confidentiality")] == ["R"]
-    assert set(m.security.apply_to) == {"Encounter", "CareTeam", "ServiceRequest"}
+    assert set(m.security.apply_to) == {"Patient", "Encounter", "Appointment", "CareTeam", "ServiceRequest", "Task"}
+
+
+def _uncited_code_lines(text: str) -> list[str]:
+    """Lines declaring a `code:` with no comment on the line nor in the lines above it, up to a blank line."""
+    lines = text.splitlines()
+    uncited = []
+    for i, line in enumerate(lines):
+        if "code: " not in line or line.lstrip().startswith("#") or "#" in line:
+            continue
+        above = itertools.takewhile(lambda s: s.strip(), reversed(lines[:i]))
+        if not any("#" in s for s in above):
+            uncited.append(line.strip())
+    return uncited
+
+
+def test_every_shipped_code_carries_its_source() -> None:
+    for path in sorted(default_mappings_dir().glob("*.yaml")):
+        assert _uncited_code_lines(path.read_text(encoding="utf-8")) == [], path.name
+    assert _uncited_code_lines("kinds:\n  x:\n    codings: [{system: http://snomed.info/sct, code: '1'}]\n") != []
+
+
+def test_codes_no_source_could_verify_are_gone() -> None:
+    """SNOMED 1254709001 (SUD treatment referral) is in no reachable source: a local code with text instead; a
+    champion PCP is never coded as the patient's primary care provider."""
+    m = load_mappings()
+    assert '"1254709001"' not in json.dumps(m.model_dump())
+    assert m.servicerequest.kinds["sud_treatment"].codings == []
+    assert m.servicerequest.kinds["sud_treatment"].text
+    assert m.careteam.roles["champion_pcp"].codings == []
+    assert "453231000124104" in [c.code for c in m.careteam.roles["pcp"].codings]
 
 
 def test_shipped_identifier_systems_and_local_code_systems() -> None:
@@ -189,10 +226,16 @@ BROKEN = [
     ),
     # (b) a contract value with no mapping
     pytest.param(
-        "encounter.yaml",
+        "appointment.yaml",
         _delete(["status", "no_show"]),
-        ["encounter.yaml", "status", "no_show"],
+        ["appointment.yaml", "status", "no_show"],
         id="no-show",
+    ),
+    pytest.param(
+        "encounter.yaml",
+        _delete(["status", "completed"]),
+        ["encounter.yaml", "status", "completed"],
+        id="completed-encounter",
     ),
     pytest.param(
         "servicerequest.yaml",
@@ -253,14 +296,14 @@ BROKEN = [
     ),
     pytest.param(
         "servicerequest.yaml",
-        _set(["category", 0, "code"], ""),
-        ["servicerequest.yaml", "category.0.code"],
+        _set(["category_always", 0, "code"], ""),
+        ["servicerequest.yaml", "category_always.0.code"],
         id="coding-empty-code",
     ),
     pytest.param(
         "encounter.yaml",
-        _delete(["type_always", 0, "system"]),
-        ["encounter.yaml", "type_always.0.system"],
+        _delete(["type_by_setting", "home", "codings", 0, "system"]),
+        ["encounter.yaml", "type_by_setting.home.codings.0.system"],
         id="coding-without-system",
     ),
     # (d) a mapped code that is not in the R4 value set
@@ -269,6 +312,36 @@ BROKEN = [
         _set(["status", "completed"], "done"),
         ["encounter.yaml", "status.completed", "done"],
         id="encounter-status-done",
+    ),
+    pytest.param(
+        "appointment.yaml",
+        _set(["status", "no_show"], "no-show"),  # R4 spells it noshow
+        ["appointment.yaml", "status.no_show", "no-show"],
+        id="appointment-status",
+    ),
+    pytest.param(
+        "appointment.yaml",
+        _set(["participant_status"], "confirmed"),
+        ["appointment.yaml", "participant_status"],
+        id="participation-status",
+    ),
+    pytest.param(
+        "encounter.yaml",
+        _set(["setting_by_site_kind", "emergency_department"], "emergency_room"),
+        ["encounter.yaml", "setting_by_site_kind.emergency_department", "emergency_room"],
+        id="setting-by-site-kind",
+    ),
+    pytest.param(
+        "encounter.yaml",
+        _set(["setting_by_site_kind", "dental_office"], "clinic"),
+        ["encounter.yaml", "setting_by_site_kind", "dental_office"],
+        id="setting-for-unknown-site-kind",
+    ),
+    pytest.param(
+        "roster.yaml",
+        _set(["gender_when_blank"], "x"),
+        ["roster.yaml", "gender_when_blank"],
+        id="gender-when-blank",
     ),
     pytest.param(
         "servicerequest.yaml",
@@ -335,8 +408,9 @@ def test_invalid_yaml_names_file_and_line(site_copy: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_mappings(site_copy)
     message = str(caught.value)
-    assert message.startswith("encounter.yaml line ")
-    assert "not valid YAML" in message
+    where = re.search(r"encounter\.yaml:(\d+):(\d+): not valid YAML \(", message)
+    assert where, message  # file, line and column, then the parser's problem
+    assert int(where[1]) in (at + 2, at + 3)  # the inserted line (1-based), or the next, where the parser noticed
 
 
 def test_a_file_that_is_not_a_mapping_at_the_top_is_a_config_error(site_copy: Path) -> None:
@@ -399,7 +473,7 @@ def test_namespace_override_reaches_the_mapped_resources() -> None:
         },
         context={"vocab": vocab},
     )
-    text = json.dumps(map_contact(rec, SRC, m).resource)
+    text = json.dumps([r.resource for r in map_contact(rec, SRC, m)])
     assert DEFAULT_NS not in text
     assert f'"system": "{ns}/sid/peer-contact"' in text
     assert f"{ns}/CodeSystem/peer-contact-type" in text
@@ -473,4 +547,5 @@ def test_a_site_can_change_a_code_without_touching_python(site_copy: Path) -> No
         },
         context={"vocab": vocab},
     )
-    assert map_contact(rec, SRC, m).resource["class"]["code"] == "EMER"
+    (_, encounter) = map_contact(rec, SRC, m)  # the Appointment it may update, then the Encounter
+    assert encounter.resource["class"]["code"] == "EMER"

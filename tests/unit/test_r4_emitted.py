@@ -12,6 +12,7 @@ from fhirpeer.demo.sample import generate_program
 from fhirpeer.mappers import MappedResource
 from fhirpeer.mapping_files import load_mappings
 from fhirpeer.settings import load_settings
+from tests.support.edge_cases import write_every_case
 from tests.support.mapping import all_items
 from tests.support.paths import FIXTURES
 from tests.support.r4check import r4_check, unavailable_reason
@@ -40,16 +41,21 @@ def emitted(input_dir: Path, **settings: object) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("source", ["golden", "sample"])
+@pytest.mark.parametrize("source", ["golden", "sample", "every_case"])
 def test_every_emitted_resource_passes_the_r4_structure_check(source, tmp_path):
     if source == "golden":
         folder = GOLDEN
-    else:
+    elif source == "sample":
         folder = tmp_path / "sample"
         generate_program(folder, patients=120, seed=13)
+    else:
+        folder = tmp_path / "every_case"
+        folder.mkdir()
+        write_every_case(folder)
     resources = emitted(folder)
     assert {r["resourceType"] for r in resources} == {
-        "Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest",
+        "Organization", "Practitioner", "PractitionerRole", "Patient", "Appointment", "Encounter", "CareTeam", "Task",
+        "ServiceRequest",
     }  # fmt: skip
     results = r4_check(resources)
     failures = [(resources[r["index"]]["resourceType"], r["issues"][:2]) for r in results if not r["ok"]]

@@ -10,7 +10,7 @@ import pytest
 from fhirpeer.cli.commands import _settings
 from fhirpeer.cli.parser import build_parser
 from fhirpeer.errors import ConfigError
-from fhirpeer.settings import load_settings
+from fhirpeer.settings import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -49,9 +49,63 @@ def test_unknown_or_invalid_settings_are_config_errors(tmp_path: Path, monkeypat
     config.write_text("batch_sise: 5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="batch_sise"):
         load_settings(config)
-    monkeypatch.setenv("FHIRPEER_WORKERS", "0")
-    with pytest.raises(ConfigError, match="workers"):
-        load_settings()
+    with pytest.raises(ConfigError, match=r"FHIRPEER_WORKERS: workers: must be at least 1"):
+        Settings.from_env(environ={"FHIRPEER_WORKERS": "0"})
+
+
+def test_from_env_reads_only_the_mapping_it_is_given(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("workers: 3\nstate: /var/lib/fhirpeer/state.sqlite\n", encoding="utf-8")
+    environ = {"FHIRPEER_WORKERS": "4", "FHIRPEER_STRATEGY_PER_TYPE": '{"CareTeam": "client_id_put"}'}
+    settings = Settings.from_env(config, environ, workers=None, batch_size=10)
+    assert (settings.workers, settings.batch_size) == (4, 10)  # env beats the file, overrides beat both
+    assert settings.state == Path("/var/lib/fhirpeer/state.sqlite")
+    assert settings.strategy_per_type == {"CareTeam": "client_id_put"}
+    with pytest.raises(ConfigError, match="FHIRPEER_STRATEGY_PER_TYPE: must be a JSON object"):
+        Settings.from_env(environ={"FHIRPEER_STRATEGY_PER_TYPE": "CareTeam=client_id_put"})
+
+
+def test_yaml_errors_name_file_line_and_column_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("server: https://fhir.example.org/R4\nworkers: 2\n  batch_size: 5\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert str(caught.value) == f"{config}:3:13: not valid YAML (mapping values are not allowed here)"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_config_file_that_is_no_mapping_is_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("- server\n- state\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected settings as `name: value` lines"):
+        load_settings(config)
+    config.write_text("", encoding="utf-8")
+    assert load_settings(config) == Settings()  # an empty file sets nothing
+
+
+def test_invalid_values_name_where_they_were_set(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("\nworkers: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{config}:2: workers: must be at least 1"):
+        load_settings(config)
+    with pytest.raises(ConfigError, match=r"--batch-size: batch_size: must be at least 1"):
+        load_settings(batch_size=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "rejected", "total", "exceeded"),
+    [("0", 1, 100, True), ("0", 0, 100, False), ("5", 5, 10, False), ("5", 6, 10, True),
+     ("2%", 2, 100, False), ("2%", 3, 100, True), ("0.5%", 1, 100, True), ("10%", 1, 0, False)],
+)  # fmt: skip
+def test_max_rejected_is_a_count_or_a_percentage(text: str, rejected: int, total: int, exceeded: bool) -> None:
+    limit = Settings(max_rejected=text).rejection_limit
+    assert limit is not None and limit.exceeded(rejected, total) is exceeded
+
+
+@pytest.mark.parametrize("text", ["-1", "lots", "150%", "2.5"])
+def test_max_rejected_refuses_nonsense(text: str) -> None:
+    with pytest.raises(ConfigError, match="max_rejected"):
+        load_settings(max_rejected=text)
 
 
 def test_how_the_site_saves_its_files_from_config_and_flags(tmp_path: Path) -> None:
@@ -97,3 +151,10 @@ def test_how_the_site_saves_its_files_from_config_and_flags(tmp_path: Path) -> N
 def test_bad_file_format_settings_are_config_errors(setting: str, value: object, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         load_settings(**{setting: value})
+
+
+def test_a_list_setting_comes_from_the_environment_as_json() -> None:
+    settings = Settings.from_env(environ={"FHIRPEER_DATE_FORMATS": '["%m/%d/%Y"]', "FHIRPEER_DELIMITER": "tab"})
+    assert (settings.date_formats, settings.delimiter) == (["%m/%d/%Y"], "\t")
+    with pytest.raises(ConfigError, match="FHIRPEER_DATE_FORMATS: must be a JSON array"):
+        Settings.from_env(environ={"FHIRPEER_DATE_FORMATS": "%m/%d/%Y"})

@@ -25,6 +25,7 @@ from ...transport.operation_outcome import hapi_message_codes, parse_operation_o
 from ..identity import is_owned
 from ..outgoing import Outgoing, same_content
 from ..planner import Action, Addressing, PlannedWrite
+from ..receiver import receiver_moved, requester_override, with_requester_status
 from ..resolver import ReferenceResolver
 
 
@@ -37,6 +38,7 @@ class WriteOutcome:
     server_id: str | None = None
     version_id: str | None = None
     reason: str = ""
+    receiver: bool = False  # the write set fhirpeer's status on a version the receiver had moved
 
 
 OnDone = Callable[[list[WriteOutcome]], None]
@@ -83,6 +85,8 @@ class Strategy(ABC):
     # --- shared pieces ---------------------------------------------------------------------------------
     def body(self, w: PlannedWrite, *, require_literal: bool) -> dict[str, Any] | None:
         """The resource as sent (None when a reference cannot be made literal and must be)."""
+        if w.body is not None:
+            return {**w.body, "id": w.server_id} if w.by_id else w.body
         return self.outgoing.resource(w.item, require_all=require_literal, body_id=w.server_id if w.by_id else None)
 
     def bundle_entry(self, w: PlannedWrite, *, require_literal: bool) -> dict[str, Any] | None:
@@ -171,10 +175,27 @@ class Strategy(ABC):
         version = (current.get("meta") or {}).get("versionId")
         if same_content(current, intended):
             return WriteOutcome(w, Outcome.UPDATED, w.server_id, version)
+        if receiver_moved(self.mappings, w.resource_type, current, intended):
+            return self._receiver_moved(w, current, intended, version)
         return WriteOutcome(
             w, Outcome.CONFLICT, w.server_id, None,
             reason=f"changed on the server since fhirpeer wrote version {w.version_id} (now {version}); left alone",
         )  # fmt: skip
+
+    def _receiver_moved(
+        self, w: PlannedWrite, current: dict[str, Any], intended: dict[str, Any], version: str | None
+    ) -> WriteOutcome:
+        """The receiver moved the referral on: leave it, unless fhirpeer cancels or retracts it (then only the
+        status is set, on the receiver's version)."""
+        if not requester_override(self.mappings, w.resource_type, intended):
+            reason = f"changed by the receiver (now {current.get('status')}); left alone"
+            return WriteOutcome(w, Outcome.CHANGED_BY_RECEIVER, w.server_id, version, reason)
+        body = with_requester_status(current, intended)
+        try:
+            res = self.client.put(f"{w.resource_type}/{w.server_id}", body, if_match=version)
+        except FatalError as exc:
+            return WriteOutcome(w, Outcome.CONFLICT, w.server_id, None, self.refusal_reason(w, exc.status, exc.issues))
+        return WriteOutcome(w, Outcome.UPDATED, res.id or w.server_id, res.version_id, receiver=True)
 
 
 class SingleRequestStrategy(Strategy):

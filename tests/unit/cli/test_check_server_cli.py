@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import responses
 
+from fhirpeer import status
 from fhirpeer.cli import main
 from fhirpeer.demo.sample import generate_program
-from fhirpeer.domain import InputKind
+from fhirpeer.domain import ResourceType
 from tests.support.paths import FIXTURES
 
-RESOURCE_TYPES = [str(k.resource_type) for k in InputKind]
+RESOURCE_TYPES = [str(t) for t in ResourceType]
 CAPABILITY = FIXTURES / "capability"
 BASE = "https://ehr.example.org/fhir/r4"
 SMART_TOKEN = "https://login.example.org/smart/token"
@@ -102,8 +103,10 @@ def test_cerner_is_enough_for_an_export_of_contacts_only(tmp_path: Path, capsys)
         code = main(["check-server", "--server", BASE, "--input", str(export)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert set(table_rows(out)) == {"Encounter"}
-    assert "verdict: OK" in out and "(Encounter)" in out
+    rows = table_rows(out)
+    assert set(rows) == {"Appointment", "Encounter", "Device", "Provenance"}
+    assert rows["Appointment"].endswith("cannot write (not listed)")  # contacts that did not happen: skipped
+    assert "verdict: OK" in out and "(Encounter)" in out and "it goes on without Appointment" in out
 
 
 def test_sync_to_cerner_exits_2_writes_nothing_and_names_what_cannot_be_written(
@@ -114,7 +117,10 @@ def test_sync_to_cerner_exits_2_writes_nothing_and_names_what_cannot_be_written(
     state = tmp_path / "state" / "state.sqlite"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         serve(rsps, "cerner.json", SMART_CONFIGURATION)
-        code = main(["sync", "--server", BASE, "--input", str(export), "--state", str(state), "--no-progress"])
+        code = main([
+            "sync", "--server", BASE, "--input", str(export), "--state", str(state), "--no-progress",
+            "--namespace", "https://peer.hospital.example",
+        ])  # fmt: skip
         calls = [(c.request.method, c.request.url) for c in rsps.calls]
     err = capsys.readouterr().err
     assert code == 2, err
@@ -123,7 +129,9 @@ def test_sync_to_cerner_exits_2_writes_nothing_and_names_what_cannot_be_written(
     for rtype in ("Patient", "Practitioner", "Organization", "CareTeam", "ServiceRequest"):
         assert f"{rtype} cannot be written" in err
     assert "Encounter cannot be written" not in err
-    assert not state.exists()  # no state store was even opened
+    found = status(state)  # the refused run is listed, and nothing is recorded as synced
+    assert [(r["status"], r["exit_code"], r["written"]) for r in found.runs] == [("not_started", 2, 0)]
+    assert found.runs[0]["error"]["category"] == "config"
 
 
 def test_the_override_check_server_suggests_is_applied_from_the_config(tmp_path: Path, capsys) -> None:

@@ -104,18 +104,27 @@ def test_clean_export_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "Organization",
         "Practitioner",
         "Patient",
+        "PractitionerRole",
         "CareTeam",
         "ServiceRequest",
+        "Task",
+        "Appointment",
         "Encounter",
     ]
     assert {t: c["valid"] for t, c in report["counts"].items()} == {
         "Organization": 2,
         "Practitioner": 2,
         "Patient": 2,
-        "Encounter": 2,
+        "PractitionerRole": 2,  # both staff members have a site
+        "Encounter": 1,  # C-1 happened
+        "Appointment": 1,  # C-2 is scheduled
         "CareTeam": 1,
         "ServiceRequest": 2,
+        "Task": 2,  # a referral Task per handoff
     }
+    # C-1's Appointment is only updated (fulfilled) if a sync sent one before: counted apart, never previewed
+    assert report["counts"]["Appointment"]["only_if_exists"] == 1
+    assert "only_if_exists" in out
     assert report["counts"]["Encounter"]["skipped"] == 1  # the text contact
     for counts in report["counts"].values():
         assert {"created", "updated", "unchanged", "failed"} <= set(counts)
@@ -173,7 +182,8 @@ def test_bad_rows_exit_1_and_are_listed(tmp_path: Path, capsys: pytest.CaptureFi
     assert report["counts"]["Patient"]["valid"] == 3
     assert "WARNING fhirpeer.warnings: patients.csv birth_date: not an ISO 8601 date" in err
     assert report["counts"]["Encounter"]["failed"] == 2
-    assert report["counts"]["Encounter"]["valid"] == 2
+    assert report["counts"]["Encounter"]["valid"] == 1
+    assert report["counts"]["Appointment"]["valid"] == 1
     sr_counts = report["counts"]["ServiceRequest"]
     assert {k: sr_counts[k] for k in ("created", "updated", "unchanged", "failed", "valid")} == {
         "created": 0,
@@ -227,7 +237,7 @@ def _broken_mappings(tmp_path: Path, file: str, change: Any) -> Path:
     ("file", "change", "expected"),
     [
         ("encounter.yaml", lambda d: d["status"].update(completed="done"), "status.completed"),
-        ("encounter.yaml", lambda d: d["status"].pop("no_show"), "no_show"),
+        ("appointment.yaml", lambda d: d["status"].pop("no_show"), "no_show"),
         ("servicerequest.yaml", lambda d: d.update(colour="blue"), "colour"),
     ],
 )
@@ -277,12 +287,16 @@ def test_ndjson_out_writes_one_file_per_type(tmp_path: Path, capsys: pytest.Capt
     files = sorted(p.name for p in ndjson.iterdir())
     assert files == [
         f"{t}.ndjson"
-        for t in sorted(["Organization", "Practitioner", "Patient", "Encounter", "CareTeam", "ServiceRequest"])
+        for t in sorted(
+            {"Organization", "Practitioner", "PractitionerRole", "Patient", "Encounter", "Appointment", "CareTeam"}
+            | {"ServiceRequest", "Task"}
+        )
     ]
     by_type = {
         p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()] for p in ndjson.iterdir()
     }
-    assert [r["identifier"][0]["value"] for r in by_type["Encounter"]] == ["C-1", "C-2"]
+    assert [r["identifier"][0]["value"] for r in by_type["Encounter"]] == ["C-1"]
+    assert [(r["identifier"][0]["value"], r["status"]) for r in by_type["Appointment"]] == [("C-2", "booked")]
     assert all(r["resourceType"] == t for t, rs in by_type.items() for r in rs)
     # the PHI is in what would be sent, verbatim (UTF-8, not escaped) …
     text = (ndjson / "Patient.ndjson").read_text(encoding="utf-8")
@@ -301,7 +315,7 @@ def test_bundles_out_writes_conditional_put_transactions(
     code, _, err = run(capsys, "--input", export, "--bundles-out", bundles)
     assert code == 0, err
     paths = sorted(bundles.glob("*.json"))
-    assert len(paths) == 11  # batch size 1: one Bundle per resource
+    assert len(paths) == 15  # batch size 1: one Bundle per resource (C-1's fulfilled Appointment is not previewed)
     seen_urls: set[str] = set()
     for path in paths:
         bundle = json.loads(path.read_text(encoding="utf-8"))
@@ -320,7 +334,7 @@ def test_bundles_out_writes_conditional_put_transactions(
             assert ident["system"].startswith(f"{NS}/sid/")
             assert entry["fullUrl"].startswith("urn:uuid:")
             seen_urls.add(entry["request"]["url"])
-    assert len(seen_urls) == 11
+    assert len(seen_urls) == 15
 
 
 def test_bundles_group_by_type_without_duplicate_match_urls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -335,16 +349,19 @@ def test_bundles_group_by_type_without_duplicate_match_urls(tmp_path: Path, caps
         "00001-Organization.json",
         "00002-Practitioner.json",
         "00003-Patient.json",
-        "00004-CareTeam.json",
-        "00005-ServiceRequest.json",
-        "00006-Encounter.json",
+        "00004-PractitionerRole.json",  # in write order, after the Practitioners read from the same rows
+        "00005-CareTeam.json",
+        "00006-ServiceRequest.json",
+        "00007-Task.json",
+        "00008-Appointment.json",
+        "00009-Encounter.json",
     ]
     for path in bundles.glob("*.json"):
         urls = [e["request"]["url"] for e in json.loads(path.read_text(encoding="utf-8"))["entry"]]
         assert len(urls) == len(set(urls)), path.name
-    (team,) = json.loads((bundles / "00004-CareTeam.json").read_text(encoding="utf-8"))["entry"]
+    (team,) = json.loads((bundles / "00005-CareTeam.json").read_text(encoding="utf-8"))["entry"]
     assert len(team["resource"]["participant"]) == 3
-    requests = json.loads((bundles / "00005-ServiceRequest.json").read_text(encoding="utf-8"))["entry"]
+    requests = json.loads((bundles / "00006-ServiceRequest.json").read_text(encoding="utf-8"))["entry"]
     assert [e["resource"]["identifier"][0]["value"] for e in requests] == ["H-1", "H-2"]
 
 
@@ -367,7 +384,7 @@ def test_part2_labels_can_be_turned_off_by_config(tmp_path: Path, capsys: pytest
     assert code == 0, err
     for path in ndjson.iterdir():
         assert "42CFRPart2" not in path.read_text(encoding="utf-8")
-    assert len((ndjson / "Encounter.ndjson").read_text(encoding="utf-8").splitlines()) == 3  # text contact sent
+    assert len((ndjson / "Encounter.ndjson").read_text(encoding="utf-8").splitlines()) == 2  # text contact sent
 
 
 def test_references_to_keys_outside_the_export_are_warned_without_values(

@@ -557,9 +557,9 @@ def test_duplicate_key_within_a_file_is_rejected_first_wins(tmp_path: Path, kind
     text = f"{HEADERS[kind]}\n{GOOD[kind]}\n{other}\n\n{GOOD[kind]}\n"
     write(tmp_path, FILES[kind], text)
     items = _mapped(tmp_path, kind)
-    mapped = [i for i in items if isinstance(i, MappedResource)]
+    mapped = [i for i in items if isinstance(i, MappedResource) and i.resource_type is KINDS[kind].resource_type]
     (rej,) = [i for i in items if isinstance(i, Rejection)]
-    assert [r.sources[0].line for r in mapped] == [2, 3]
+    assert sorted({r.sources[0].line for r in mapped}) == [2, 3]  # a record may make two resources
     key = GOOD[kind].split(",")[0]
     assert (rej.file, rej.line, rej.id, rej.column) == (FILES[kind], 5, key, key_col)
     assert rej.reason == f"{key_col}: duplicate of line 2"

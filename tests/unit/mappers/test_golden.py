@@ -7,7 +7,7 @@ non-ASCII and apostrophe names, an extra column, and one deliberately bad row (o
 The expected output (tests/fixtures/golden/expected/) was generated with the real command and reviewed by
 eye against the contract. To regenerate after an intended mapping change:
 
-    FHIRPEER_UPDATE_GOLDEN=1 pytest tests/unit/test_golden.py
+    FHIRPEER_UPDATE_GOLDEN=1 pytest tests/unit/mappers/test_golden.py
 
 then review the diff of tests/fixtures/golden/expected/ before committing it.
 """
@@ -90,12 +90,15 @@ def test_golden_validate_output(tmp_path: Path, capsys: pytest.CaptureFixture[st
         sorted(produced)
         == expected_files
         == [
+            "Appointment.ndjson",
             "CareTeam.ndjson",
             "Encounter.ndjson",
             "Organization.ndjson",
             "Patient.ndjson",
             "Practitioner.ndjson",
+            "PractitionerRole.ndjson",
             "ServiceRequest.ndjson",
+            "Task.ndjson",
         ]
     )
     for name in expected_files:
@@ -124,39 +127,50 @@ def test_golden_expectations_match_the_contract() -> None:
         return {r["identifier"][0]["value"]: r for r in map(json.loads, lines)}
 
     encounters = load("Encounter")
-    assert sorted(encounters) == [
-        "C-0001",
-        "C-0002",
-        "C-0003",
-        "C-0004",
-        "C-0005",
-        "C-0006",
-        "C-0008",
-        "C-0009",
-        "C-0012",
-        "C-0013",
-    ]
+    # contacts that happened; C-0009 (entered in error) only marks what a sync sent before, so it is not previewed
     assert {k: (e["status"], e["class"]["code"]) for k, e in encounters.items()} == {
         "C-0001": ("finished", "AMB"),
         "C-0002": ("finished", "VR"),
         "C-0003": ("finished", "FLD"),
-        "C-0004": ("cancelled", "HH"),
-        "C-0005": ("planned", "VR"),
-        "C-0006": ("finished", "IMP"),
-        "C-0008": ("cancelled", "AMB"),
-        "C-0009": ("entered-in-error", "VR"),
-        "C-0012": ("finished", "VR"),
+        "C-0006": ("finished", "EMER"),  # ED bedside visit: blank setting at the ED site, not an admission
+        "C-0012": ("finished", "VR"),  # its duration cell was bad: dropped with a warning
         "C-0013": ("finished", "HH"),
+        "C-0014": ("finished", "IMP"),  # a bedside visit to an admitted patient
+        "C-0015": ("finished", "EMER"),  # setting emergency_department
+        "C-0016": ("finished", "FLD"),
     }
-    assert "length" not in encounters["C-0012"]  # its duration cell was bad: dropped with a warning
-    assert encounters["C-0004"]["period"] == {"start": "2026-01-09T11:00:00-05:00"}  # site zone, no duration
+    assert encounters["C-0006"]["basedOn"] == [
+        {"reference": "ServiceRequest?identifier=https://fhir.example.org/sid/handoff|H-0001"}
+    ]  # the ED bedside visit after the ed_to_peer handoff
+    assert encounters["C-0016"]["basedOn"][0]["reference"].endswith("|H-0003")  # first contact after aftercare
+    assert "length" not in encounters["C-0012"]
     assert "serviceProvider" not in encounters["C-0002"]
+    for enc in encounters.values():
+        assert enc["type"][0]["coding"][1]["system"].endswith("/CodeSystem/peer-contact-mode")
+        assert enc["serviceType"]["coding"][0]["code"] == "peer-support"
+        assert "reasonCode" not in enc
+        assert enc["participant"][0]["period"] == enc["period"]
+        assert enc["appointment"][0]["reference"].endswith(f"|{enc['identifier'][0]['value']}")
+    assert [t["text"] for t in encounters["C-0013"]["type"]] == ["In-person peer contact", "Home visit", "Engagement"]
+    appointments = load("Appointment")
+    assert {k: (a["status"], a["start"], a["end"], a.get("minutesDuration")) for k, a in appointments.items()} == {
+        "C-0004": ("noshow", "2026-01-09T11:00:00-05:00", "2026-01-09T11:30:00-05:00", None),  # site zone, slot
+        "C-0005": ("booked", "2026-01-08T16:00:00-05:00", "2026-01-08T16:30:00-05:00", 30),
+        "C-0008": ("cancelled", "2026-01-12T13:00:00-05:00", "2026-01-12T13:30:00-05:00", None),
+        "C-0017": ("noshow", "2026-01-26T10:00:00-05:00", "2026-01-26T10:30:00-05:00", 30),
+    }
+    for resource in [*encounters.values(), *appointments.values()]:
+        assert "length" not in resource or resource["status"] == "finished"
     care_teams = load("CareTeam")
     assert {k: (t["status"], len(t["participant"])) for k, t in care_teams.items()} == {
         "T-100201": ("active", 4),
         "T-100202": ("inactive", 2),
         "T-100203": ("active", 1),
+        "T-100204": ("active", 2),
     }
+    assert {t["category"][0]["coding"][0]["code"] for t in care_teams.values()} == {"LA27977-0"}
+    champion = next(p for p in care_teams["T-100204"]["participant"] if p["member"]["reference"].endswith("|D-10"))
+    assert [c["system"].rsplit("/", 1)[1] for c in champion["role"][0]["coding"]] == ["care-team-role"]
     requests = load("ServiceRequest")
     assert {k: (r["status"], r["priority"]) for k, r in requests.items()} == {
         "H-0001": ("completed", "urgent"),
@@ -167,10 +181,36 @@ def test_golden_expectations_match_the_contract() -> None:
         "H-0007": ("active", "stat"),
     }
     assert requests["H-0004"]["code"]["coding"][0]["code"] == "transportation"
+    assert [c["coding"][0]["code"] for c in requests["H-0004"]["category"]] == [
+        "sdoh",
+        "transportation-insecurity",
+        "3457005",
+    ]
+    assert [c["coding"][0]["code"] for c in requests["H-0001"]["category"]] == ["410606002", "3457005"]
+    assert [c["code"] for c in requests["H-0005"]["code"]["coding"]] == ["sud_treatment"]  # 1254709001 is gone
     assert requests["H-0001"]["note"][0]["text"].count("\n") == 2
-    for resource in [*encounters.values(), *care_teams.values(), *requests.values()]:
+    patients = load("Patient")
+    assert patients["MRN-100207"]["name"][0]["extension"][0]["valueCode"] == "unknown"
+    assert patients["MRN-100206"]["gender"] == patients["MRN-100207"]["gender"] == "unknown"
+    roles = load("PractitionerRole")
+    specialties = {k: [c["code"] for s in r.get("specialty", []) for c in s["coding"]] for k, r in roles.items()}
+    assert specialties == {
+        "P-01": ["175T00000X"],
+        "P-02": ["175T00000X"],
+        "D-10": ["207Q00000X"],  # from staff.csv taxonomy, not hard-coded for every PCP
+        "D-11": ["1041C0700X"],
+        "D-12": ["2084P0802X"],
+        "D-20": ["207P00000X"],
+        "P-90": [],
+        "P-03": ["175T00000X"],  # its bad NPI is dropped with a warning: the peer and its role still sync
+    }
+    for resource in [*encounters.values(), *appointments.values(), *care_teams.values(), *requests.values()]:
         codes = [c["code"] for c in resource["meta"]["security"]]
         assert "R" in codes and "42CFRPart2" in codes
+    for resource in patients.values():  # the Patients fhirpeer creates are labelled too
+        assert "42CFRPart2" in [c["code"] for c in resource["meta"]["security"]]
+    for resource in [*load("Practitioner").values(), *roles.values(), *load("Organization").values()]:
+        assert "meta" not in resource
     report = json.loads((EXPECTED / "report.json").read_text(encoding="utf-8"))
     assert [(r["file"], r["line"], r["id"], r["column"]) for r in report["rejected"]] == [
         ("care_team.csv", 8, "T-100203", "end_date"),
@@ -192,10 +232,10 @@ def test_golden_expectations_match_the_contract() -> None:
     assert [(f["file"], f["lines"], f["records"], f.get("resources")) for f in report["files"]] == [
         ("sites.csv", 6, 5, None),
         ("staff.csv", 9, 8, None),
-        ("patients.csv", 8, 6, None),
-        ("care_team.csv", 10, 9, 3),  # member rows → teams
-        ("handoffs.csv", 11, 8, None),
-        ("peer_contacts.csv", 14, 13, None),
+        ("patients.csv", 9, 7, None),  # a blank line
+        ("care_team.csv", 12, 11, 4),  # member rows → teams
+        ("handoffs.csv", 11, 8, None),  # a note spanning lines 2-4
+        ("peer_contacts.csv", 18, 17, None),
     ]
     assert report["skipped_by_reason"] == {
         "peer_contacts.csv mode text: text contacts are not sent (setting send_text_contacts)": 1

@@ -53,13 +53,19 @@ def practitioner(key: str, npi: str | None = None) -> MappedResource:
     return MappedResource(ResourceType.PRACTITIONER, key, {"resourceType": "Practitioner", "identifier": idents}, ())
 
 
-def found(rid: str, resource: dict[str, Any], *, ours: bool, version: str = "3") -> Found:
+def found(rid: str, resource: dict[str, Any], *, ours: bool, version: str = "3", **changes: Any) -> Found:
+    """A resource on the server: `resource` as fhirpeer would send it, with `changes` someone made."""
     meta = {"versionId": version, **({"tag": [TAG]} if ours else {})}
-    return Found(rid, version, {**resource, "id": rid, "meta": meta})
+    return Found(rid, version, {**resource, **changes, "id": rid, "meta": meta})
+
+
+def intended(item: MappedResource) -> dict[str, Any]:
+    """What fhirpeer sends: the mapped resource with its tag."""
+    return {**item.resource, "meta": {"tag": [TAG]}}
 
 
 def planner(
-    tmp_path: Path, lookup: FakeLookup | None = None, *, same: bool = True, **ownership: OwnershipPolicy
+    tmp_path: Path, lookup: FakeLookup | None = None, **ownership: OwnershipPolicy
 ) -> tuple[Planner, StateStore]:
     state = StateStore(tmp_path / "s.sqlite", "t")
     config = PlannerConfig(
@@ -67,7 +73,7 @@ def planner(
         addressing=dict.fromkeys(ResourceType, Addressing.CLIENT_ID),
         owned_tag=TAG,
     )
-    return Planner(state, lookup or FakeLookup(), M, config, lambda server, item: same), state
+    return Planner(state, lookup or FakeLookup(), M, config, intended), state
 
 
 # --- what the state store knows ------------------------------------------------------------------------
@@ -109,8 +115,10 @@ def test_a_new_key_on_a_server_that_holds_nothing_else_is_created_at_its_determi
 def test_a_match_on_the_server_is_adopted_when_ours_and_left_alone_when_not(tmp_path, ours, same, outcome) -> None:
     item = encounter_item(M, "C1")
     system = M.system_for("Encounter")
-    lookup = FakeLookup({("Encounter", system, "C1"): [found("e9", item.resource, ours=ours)]}, {"Encounter": 1})
-    p, _ = planner(tmp_path, lookup, same=same)
+    changes = {} if same else {"status": "cancelled"}
+    lookup = FakeLookup({("Encounter", system, "C1"): [found("e9", item.resource, ours=ours, **changes)]},
+                        {"Encounter": 1})  # fmt: skip
+    p, _ = planner(tmp_path, lookup)
     plan = p.plan([item])
     if outcome == "unchanged":
         assert [i.key for i in plan.unchanged] == ["C1"] and plan.record[0].server_id == "e9"
@@ -155,7 +163,7 @@ def test_create_if_absent_links_the_ehrs_record_and_creates_a_missing_one_condit
 
 def test_create_if_absent_updates_only_what_fhirpeer_created(tmp_path: Path) -> None:
     held = {("Patient", M.system_for("Patient"), "M1"): [found("fp1", patient("M1").resource, ours=True)]}
-    p, _ = planner(tmp_path, FakeLookup(held), same=False)
+    p, _ = planner(tmp_path, FakeLookup(held))
     (w,) = p.plan([patient("M1", gender="female")]).writes
     assert (w.request.url, w.request.if_match) == ("Patient/fp1", 'W/"3"')
 

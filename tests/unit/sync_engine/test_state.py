@@ -96,3 +96,62 @@ def test_seen_keys_live_in_a_temporary_table_and_give_the_absent_records(tmp_pat
     reopened = sqlite3.connect(path)
     tables = {name for (name,) in reopened.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "seen_keys" not in tables  # temporary: never in the state file
+
+
+def test_a_directory_or_a_foreign_file_is_no_state_store(tmp_path):
+    from fhirpeer.errors import StatePathError
+
+    with pytest.raises(StatePathError, match="is a directory"):
+        StateStore(tmp_path)
+    foreign = tmp_path / "notes.txt"
+    foreign.write_bytes(b"MRN,name\n")
+    with pytest.raises(StatePathError, match="is not an SQLite database"):
+        StateStore(foreign)
+    assert foreign.read_bytes() == b"MRN,name\n"  # left as it was
+    with pytest.raises(StatePathError, match="cannot be created"), RunLock(foreign / "state.sqlite"):
+        pass
+
+
+def test_every_run_is_listed_with_its_error_and_what_it_wrote(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite", "t")
+    store.record_refused_run("r0", "sync", "http://x/fhir", exit_code=3, error=("unreachable", "GET metadata: …"))
+    store.begin_run("r1", "sync", "http://x/fhir")
+    store.record_written([Written("Patient", f"M{n}", "h", str(n), "1") for n in range(1500)], "r1")
+    # r1 is killed here: it never finishes. The next run marks it interrupted.
+    store.begin_run("r2", "sync", "http://x/fhir")
+    store.finish_run("r2", status="aborted", exit_code=5, counts={"Patient": {"created": 0, "updated": 3}},
+                     rejected=0, conflicts=0, error=("aborted", "aborted part-way"))  # fmt: skip
+    runs = {r["run_id"]: r for r in store.last_runs(0)}
+    assert (runs["r0"]["status"], runs["r0"]["exit_code"], runs["r0"]["error_category"]) == (
+        "not_started", 3, "unreachable")  # fmt: skip
+    assert runs["r1"]["status"] == "interrupted" and runs["r1"]["counts"] is None
+    assert (runs["r2"]["status"], runs["r2"]["error_message"]) == ("aborted", "aborted part-way")
+    assert store.written_by_run(runs) == {"r1": 1500}
+
+
+def test_conflicts_of_a_complete_run_replace_the_previous_ones(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite", "t")
+    store.replace_conflicts([("Encounter", "C1", "changed"), ("Encounter", "C2", "changed")], "r1")
+    store.replace_conflicts([("Encounter", "C2", "changed again")], "r2")
+    assert store.conflicts() == [
+        {"resource_type": "Encounter", "key": "C2", "reason": "changed again", "first_run": "r1", "last_run": "r2"}
+    ]
+
+
+def test_a_store_made_before_runs_had_error_columns_is_upgraded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, target TEXT, server TEXT, command TEXT NOT NULL, "
+        "started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL, exit_code INTEGER, counts TEXT, "
+        "rejected INTEGER, conflicts INTEGER)"
+    )
+    db.execute("INSERT INTO runs VALUES ('old', 't', 's', 'sync', '2026-01-01T00:00:00Z', NULL, 'finished', 0, "
+               "'{}', 0, 0)")  # fmt: skip
+    db.commit()
+    db.close()
+    store = StateStore(path, "t")
+    (run,) = store.last_runs()
+    assert run["run_id"] == "old" and run["error_category"] is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -224,7 +226,7 @@ def test_network_errors_that_persist_become_server_unreachable() -> None:
         run(attempt)
 
     assert len(seen) == 6
-    assert "ConnectionError" in str(info.value)
+    assert str(info.value) == "GET Encounter: network error talking to the server after 6 attempts"
     assert "Smith" not in str(info.value)
     assert info.value.__cause__ is None
 
@@ -293,13 +295,46 @@ def test_policy_rejects_nonsense() -> None:
         RetryPolicy(max_wait=-1)
 
 
-def test_describe_network_error_finds_the_os_reason_without_urls() -> None:
+def _raised(outer: BaseException, inner: BaseException) -> BaseException:
     try:
         try:
-            raise ConnectionRefusedError(111, "Connection refused")
-        except OSError as inner:
-            raise requests.ConnectionError("GET http://h/fhir/Patient?name=Smith") from inner
-    except requests.ConnectionError as exc:
-        text = describe_network_error(exc)
+            raise inner
+        except BaseException as caught:
+            raise outer from caught
+    except BaseException as exc:
+        return exc
 
-    assert text == "ConnectionError / ConnectionRefusedError: Connection refused"
+
+def test_describe_network_error_names_host_and_cause_without_urls_or_class_names() -> None:
+    exc = _raised(
+        requests.ConnectionError("GET http://h/fhir/Patient?name=Smith"), ConnectionRefusedError(111, "refused")
+    )
+    assert describe_network_error(exc, "127.0.0.1:8080") == "connection refused by 127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (_raised(requests.ConnectionError("x"), socket.gaierror(-2, "Name or service not known")),
+         "cannot resolve the host name fhir.example.org"),
+        (requests.ConnectTimeout("x"), "no connection to fhir.example.org:443 within the connect timeout"),
+        (requests.ReadTimeout("x"), "fhir.example.org:443 did not answer within the read timeout"),
+        (_raised(requests.ConnectionError("x"), ConnectionResetError(104, "Connection reset by peer")),
+         "connection reset by fhir.example.org:443"),
+        (SSLError("certificate verify failed"), "TLS handshake with fhir.example.org:443 failed"),
+        (_raised(requests.ConnectionError("x"), ssl.SSLCertVerificationError(1, "self-signed")),
+         "TLS certificate of fhir.example.org:443 not trusted (set ca_bundle to the CA that signed it)"),
+        (_raised(requests.ConnectionError("x"), OSError(101, "Network is unreachable")),
+         "network is unreachable (fhir.example.org:443)"),
+    ],
+)  # fmt: skip
+def test_describe_network_error_says_what_happened(exc: BaseException, expected: str) -> None:
+    assert describe_network_error(exc, "fhir.example.org:443") == expected
+
+
+def test_describe_network_error_finds_the_host_in_the_request_when_not_given() -> None:
+    request = requests.Request("GET", "https://user:pw@fhir.example.org:8443/fhir/Patient?name=Smith").prepare()
+    exc = _raised(requests.ConnectionError("x", request=request), ConnectionRefusedError(111, "refused"))
+    text = describe_network_error(exc)
+    assert text == "connection refused by fhir.example.org:8443"
+    assert "pw" not in text and "Smith" not in text
