@@ -10,6 +10,7 @@ import csv
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -44,8 +45,23 @@ def assert_lands(
     return held
 
 
+def held_with_tasks(base_url: str, namespace: str) -> dict[str, dict[str, str]]:
+    """type → key → versionId, referral Tasks included."""
+    return {**all_versions(base_url, namespace), "Task": versions(base_url, namespace, "Task")}
+
+
 def nothing_on_the_server(base_url: str, namespace: str) -> bool:
     return all(inventory(base_url, namespace, t) == {} for t in TYPES)
+
+
+def file_warnings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's warnings about input files (not the server's limitations, which have no file)."""
+    return [w for w in report["warnings"] if w["file"] is not None]
+
+
+def completed(contacts: list[Row], mode: str) -> list[Row]:
+    """Contacts of `mode` that happened: each an Encounter on the server."""
+    return [r for r in contacts if r["mode"] == mode and r["status"] == "completed"]
 
 
 # --- encodings --------------------------------------------------------------------------------------------------
@@ -120,7 +136,8 @@ def test_semicolon_export_with_spreadsheet_headers_and_codes_lands(
     assert {f["delimiter"] for f in report["files"]} == {";"}
     held = assert_lands(fhir_base_url, test_namespace, expected)
     assert len(held["Encounter"]) == len(expected["Encounter"])
-    telephone = next(r for r in rows_of(export, "peer_contacts.csv", ";") if r["MODE"] == "Telephone")
+    saved = rows_of(export, "peer_contacts.csv", ";")
+    telephone = next(r for r in saved if r["MODE"] == "Telephone" and r["Status"] == "Completed")
     encounter = inventory(fhir_base_url, test_namespace, "Encounter")[telephone[" Contact_ID "]][0]
     assert encounter["class"]["code"] == "VR"
 
@@ -134,7 +151,7 @@ def test_an_unknown_code_lists_the_allowed_values_and_the_rest_lands(
     fhir_base_url, test_namespace, export, tmp_path, capsys
 ):
     contacts = rows(export / "peer_contacts.csv")
-    bad = next(r for r in contacts if r["mode"] == "telephone")
+    bad = completed(contacts, "telephone")[0]
     bad["mode"] = "Carrier Pigeon"
     write_rows(export / "peer_contacts.csv", contacts)
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
@@ -171,7 +188,7 @@ def test_excel_date_layouts_need_date_formats_and_a_time_the_clocks_skip_is_refu
     expected, values = expected_keys(export), patient_data(export)
     resave(export, excel_dates, newline="\r\n")
     contacts = rows(export / "peer_contacts.csv")
-    gap = next(r for r in contacts if r["mode"] == "telephone")
+    gap = completed(contacts, "telephone")[0]
     gap["start"] = "3/8/2026 2:30 AM"  # New York clocks skip 02:00-03:00 that night
     write_rows(export / "peer_contacts.csv", contacts)
 
@@ -212,7 +229,7 @@ def test_misnamed_files_are_read_or_named_in_a_warning(fhir_base_url, test_names
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
     _, err, _ = outputs(capsys, report)
     assert code == 0, report["rejected"]
-    assert report["warnings"] == [
+    assert file_warnings(report) == [
         {
             "file": "handoffs (1).csv",
             "line": None,
@@ -222,6 +239,7 @@ def test_misnamed_files_are_read_or_named_in_a_warning(fhir_base_url, test_names
     ]
     assert "handoffs (1).csv not an input file, not read (the closest input file name is handoffs.csv)" in err
     assert_lands(fhir_base_url, test_namespace, {**expected, "ServiceRequest": set()})
+    assert inventory(fhir_base_url, test_namespace, "Task") == {}
 
 
 # --- broken quotes ---------------------------------------------------------------------------------------------------
@@ -275,7 +293,7 @@ def test_bad_and_inapplicable_optional_cells_are_warnings_and_nothing_cascades(
     patients[1]["gender"] = "F"
     write_rows(export / "patients.csv", patients)
     contacts = rows(export / "peer_contacts.csv")
-    phones = [r for r in contacts if r["mode"] == "telephone"]
+    phones = completed(contacts, "telephone")
     phones[0]["setting"] = "home"  # a setting for a telephone contact: ignored
     phones[1].update(mode="text", setting="clinic")  # a text contact, skipped anyway: its setting fails nothing
     write_rows(export / "peer_contacts.csv", contacts)
@@ -295,7 +313,10 @@ def test_bad_and_inapplicable_optional_cells_are_warnings_and_nothing_cascades(
     practitioner = inventory(fhir_base_url, test_namespace, "Practitioner")[peer["staff_id"]][0]
     assert [i["system"] for i in practitioner["identifier"]] == [f"{test_namespace}/sid/staff-id"]
     peer_contacts = {r["contact_id"] for r in contacts if r["peer_id"] == peer["staff_id"] and r["mode"] != "text"}
-    assert peer_contacts and peer_contacts <= set(held["Encounter"])  # the peer's contacts did not cascade
+    on_server = set(held["Encounter"]) | set(held["Appointment"])
+    assert peer_contacts and peer_contacts - on_server <= {  # the peer's contacts did not cascade
+        r["contact_id"] for r in contacts if r["status"] == "entered_in_error"
+    }
     assert report["skipped_by_reason"] == {
         "peer_contacts.csv mode text: text contacts are not sent (setting send_text_contacts)": 1
     }
@@ -315,39 +336,46 @@ def test_header_only_and_empty_files_are_warnings(fhir_base_url, test_namespace,
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
     _, err, _ = outputs(capsys, report)
     assert code == 0, report["rejected"]
-    assert [(w["file"], w["reason"]) for w in report["warnings"]] == [
+    assert [(w["file"], w["reason"]) for w in file_warnings(report)] == [
         ("care_team.csv", "empty file (not even a header row): nothing to sync"),
         ("handoffs.csv", "a header row and no records: nothing to sync"),
     ]
     assert "handoffs.csv a header row and no records" in err
     assert_lands(fhir_base_url, test_namespace, {**expected, "ServiceRequest": set(), "CareTeam": set()})
+    assert inventory(fhir_base_url, test_namespace, "Task") == {}
 
 
 def test_records_missing_from_a_later_export_are_counted_listed_and_only_on_request_retracted(
     fhir_base_url, test_namespace, export, tmp_path, capsys
 ):
     assert sync(fhir_base_url, test_namespace, export, tmp_path)[0] == 0
-    before = all_versions(fhir_base_url, test_namespace)
+    before = held_with_tasks(fhir_base_url, test_namespace)
     contacts, handoffs = rows(export / "peer_contacts.csv"), rows(export / "handoffs.csv")
-    dropped = [r for r in contacts if r["mode"] != "text"][:5]
+    dropped = completed(contacts, "telephone")[:5]  # five contacts that happened: five Encounters
     write_rows(export / "peer_contacts.csv", [r for r in contacts if r not in dropped])
     write_rows(export / "handoffs.csv", handoffs[2:])
-    gone = {"Encounter": {r["contact_id"] for r in dropped}, "ServiceRequest": {r["handoff_id"] for r in handoffs[:2]}}
+    dropped_handoffs = {r["handoff_id"] for r in handoffs[:2]}
+    gone = {
+        "Encounter": {r["contact_id"] for r in dropped},
+        "ServiceRequest": dropped_handoffs,
+        "Task": dropped_handoffs & set(before["Task"]),  # a handoff's referral Task leaves with it
+    }
+    assert gone["Task"] == dropped_handoffs  # referral_tasks is "all" by default
 
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
     _, err, _ = outputs(capsys, report)
     assert code == 0
-    warned = {w["file"]: w["reason"] for w in report["warnings"]}
-    assert warned["peer_contacts.csv"].startswith("5 Encounter record(s) that an earlier run synced are not in this")
-    assert warned["handoffs.csv"].startswith("2 ServiceRequest record(s) that an earlier run synced are not in this")
-    assert "peer_contacts.csv 5 Encounter record(s)" in err
-    assert all_versions(fhir_base_url, test_namespace) == before  # nothing deleted, nothing changed
+    warned = {(w["file"], w["reason"].split(" record(s)")[0]) for w in file_warnings(report)}
+    assert {("peer_contacts.csv", "5 Encounter"), ("handoffs.csv", "2 ServiceRequest")} <= warned
+    assert any(w["reason"].endswith("--full-export lists them") for w in file_warnings(report))
+    assert "peer_contacts.csv 5 Encounter record(s) that an earlier run synced are not in this export" in err
+    assert held_with_tasks(fhir_base_url, test_namespace) == before  # nothing deleted, nothing changed
 
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path, "--full-export")
     assert code == 0
     listed = {(a["resourceType"], a["id"], a["action"]) for a in report["absent"]}
     assert listed == {(t, k, "reported") for t, keys in gone.items() for k in keys}
-    assert all_versions(fhir_base_url, test_namespace) == before
+    assert held_with_tasks(fhir_base_url, test_namespace) == before
 
     config = tmp_path / "retract.yaml"
     config.write_text("retract_absent: true\n", encoding="utf-8")
@@ -355,21 +383,21 @@ def test_records_missing_from_a_later_export_are_counted_listed_and_only_on_requ
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path, *retract, "--dry-run")
     assert code == 0 and report["counts"]["Encounter"]["retracted"] == 5
     assert {a["action"] for a in report["absent"]} == {"would retract"}
-    assert all_versions(fhir_base_url, test_namespace) == before
+    assert held_with_tasks(fhir_base_url, test_namespace) == before
 
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path, *retract)
     assert code == 0, report
-    assert report["counts"]["Encounter"]["retracted"] == 5 and report["counts"]["ServiceRequest"]["retracted"] == 2
-    after = all_versions(fhir_base_url, test_namespace)
-    changed = {(t, k) for t in TYPES for k in after[t] if after[t][k] != before[t][k]}
+    assert {t: report["counts"][t]["retracted"] for t in gone if gone[t]} == {t: len(k) for t, k in gone.items() if k}
+    after = held_with_tasks(fhir_base_url, test_namespace)
+    changed = {(t, k) for t in after for k in after[t] if after[t][k] != before[t][k]}
     assert changed == {(t, k) for t, keys in gone.items() for k in keys}
     for rtype, keys in gone.items():
         held = inventory(fhir_base_url, test_namespace, rtype)
-        assert {held[k][0]["status"] for k in keys} == {"entered-in-error"}
+        assert {held[k][0]["status"] for k in keys} <= {"entered-in-error"}
 
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path, *retract)
     assert code == 0 and report["absent"] == []  # retracted once, not again
-    assert all_versions(fhir_base_url, test_namespace) == after
+    assert held_with_tasks(fhir_base_url, test_namespace) == after
 
     write_rows(export / "peer_contacts.csv", contacts)  # the records come back
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
