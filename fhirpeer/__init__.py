@@ -13,6 +13,7 @@ The public API (what the CLI itself uses; stable for schedulers such as Airflow)
     fhirpeer.validate("/data/exports/today")            # offline: map and check, send nothing
     check = fhirpeer.check_server(settings)            # capabilities, strategy per type, check.blocking
     fhirpeer.status(settings)                          # runs, quarantined records and conflicts, as data
+    fhirpeer.write_program_report(settings, "report/")  # engagement report computed from the server
 
 Nothing in the package configures logging, prints or reads the environment unless asked to (`Settings.from_env`,
 `auth_from_env`). Names are imported lazily, so `import fhirpeer` stays light.
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .api import ServerCheck, StateStatus, check_server, status, sync, validate
+    from .api import ServerCheck, StateStatus, WrittenReport, check_server, status, sync, validate, write_program_report
     from .domain import ConflictPolicy, FileSummary, InputWarning, Outcome, Rejection, ResourceType, WriteStrategy
     from .errors import (
         AuthError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         StatePathError,
         TemporaryError,
     )
+    from .program_report import ReportOptions
     from .run_metrics import write_metrics_textfile
     from .run_report import RunReport, report_schema
     from .settings import Settings, load_settings
@@ -78,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "Outcome": "domain",
     "Rejection": "domain",
     "RejectionLimitExceeded": "errors",
+    "ReportOptions": "program_report",
     "ResourceType": "domain",
     "RunAborted": "errors",
     "RunReport": "run_report",
@@ -91,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "SyncProgress": "sync_engine.engine",
     "TemporaryError": "errors",
     "WriteStrategy": "domain",
+    "WrittenReport": "api",
     "auth_from_env": "transport.auth",
     "check_server": "api",
     "load_settings": "settings",
@@ -99,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     "sync": "api",
     "validate": "api",
     "write_metrics_textfile": "run_metrics",
+    "write_program_report": "api",
 }
 
 __all__ = [
@@ -121,6 +126,7 @@ __all__ = [
     "Outcome",
     "Rejection",
     "RejectionLimitExceeded",
+    "ReportOptions",
     "ResourceType",
     "RunAborted",
     "RunReport",
@@ -134,6 +140,7 @@ __all__ = [
     "SyncProgress",
     "TemporaryError",
     "WriteStrategy",
+    "WrittenReport",
     "__version__",
     "auth_from_env",
     "check_server",
@@ -143,6 +150,7 @@ __all__ = [
     "sync",
     "validate",
     "write_metrics_textfile",
+    "write_program_report",
 ]
 
 

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from .mapping_files import Mappings, load_mappings
 from .namespace_guard import refuse_placeholder_namespace
 from .offline_validation import validate_export
 from .pipeline import MappingOptions, resource_types_of
+from .program_report import ProgramReport, ReportOptions, Systems, report_from_server, write_report
+from .program_report import headline as report_headline
 from .run_report import ReportError, RunReport, hash_key
 from .settings import Settings
 from .sync_engine.engine import ProgressCallback, SyncContext, run_sync
@@ -150,8 +153,9 @@ def _name(strategy: WriteStrategy | None) -> str | None:
 def _overrides(resource_types: list[ResourceType], settings: Settings) -> dict[str, WriteStrategy]:
     """The strategies forced by configuration (``strategy``, then ``strategy_per_type``) for these types."""
     overrides: dict[str, WriteStrategy] = {}
-    if settings.strategy != "auto":
-        overrides = {str(t): WriteStrategy(settings.strategy) for t in resource_types}
+    if settings.strategy != "auto":  # not for fhirpeer's own audit trail: the Provenance writer PUTs it by id
+        audit = (ResourceType.DEVICE, ResourceType.PROVENANCE)
+        overrides = {str(t): WriteStrategy(settings.strategy) for t in resource_types if t not in audit}
     overrides.update({t: s for t, s in settings.strategy_per_type.items() if t in resource_types})
     return overrides
 
@@ -170,12 +174,22 @@ def _server_check(client: FhirClient, types: list[ResourceType], settings: Setti
         types = [*types, ResourceType.DEVICE, ResourceType.PROVENANCE]
     caps = _read_capabilities(client)
     forced = _overrides(types, settings)
-    plan = _optional_types_degrade(choose_strategy(caps, [str(t) for t in types], overrides=forced or None))
+    client_ids = [str(t) for t, accepted in client_ids_of(caps, settings).items() if accepted]
+    plan = choose_strategy(caps, [str(t) for t in types], overrides=forced or None, client_id_types=client_ids)
+    plan = _optional_types_degrade(_audit_trail_needs_no_search(plan))
     return ServerCheck(caps, plan, tuple(types), forced, _input_files(mappings))
 
 
+def _audit_trail_needs_no_search(plan: StrategyPlan) -> StrategyPlan:
+    """fhirpeer never searches for its own Provenance (R4 defines no identifier search for it): writing it by
+    client id is the plan, not a fallback to warn about."""
+    problems = tuple(p for p in plan.problems if p.blocking or p.resource_type != ResourceType.PROVENANCE)
+    return replace(plan, problems=problems)
+
+
 def _optional_types_degrade(plan: StrategyPlan) -> StrategyPlan:
-    """A server that cannot take an optional type (referral Tasks, Appointments, PractitionerRoles, Provenance) is
+    """A server that cannot take an optional type (referral Tasks, EpisodeOfCare, Appointments, PractitionerRoles,
+    Provenance) is
     warned about, not refused: the sync goes on without resources of that type."""
     problems = tuple(
         replace(p, blocking=False, message=f"{p.message}; the sync goes on without {p.resource_type} resources")
@@ -418,3 +432,43 @@ def _run_entry(row: Mapping[str, Any], still_current: int) -> dict[str, Any]:
 def _as_warnings(server_warnings: list[str]) -> list[InputWarning]:
     """The server's non-blocking problems as report warnings (about no file)."""
     return [InputWarning(None, None, None, w) for w in server_warnings]
+
+
+# --- program report (issue 16) ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """A program report computed from the server, and the files it was written to (report.html first)."""
+
+    report: ProgramReport
+    files: tuple[Path, ...]
+
+    @property
+    def html(self) -> Path:
+        return self.files[0]
+
+    def headline(self) -> list[str]:
+        """A few aggregate, PHI-free lines for a terminal (suppression applied)."""
+        return list(report_headline(self.report))
+
+
+def write_program_report(
+    settings: Settings,
+    out_dir: str | Path,
+    *,
+    as_of: date | None = None,
+    options: ReportOptions | None = None,
+    auth: Auth | None = None,
+) -> WrittenReport:
+    """Read the program's resources back from `settings.server` (never from the CSV exports: the report shows
+    what the server holds) and write `report.html`, `summary.json` and one CSV per table into `out_dir`.
+
+    `as_of` is a date in the site time zone (default: today there); `options` sets the small-cell suppression
+    threshold (default 11; 0 turns it off) and the caseload cap. Aggregates only: no names, MRNs or notes."""
+    mappings = _mappings(settings)
+    systems = Systems.for_namespace(mappings.identifiers.namespace, patient_system=mappings.system_for("Patient"))
+    day = as_of or datetime.now(settings.tz).date()
+    with make_clients(settings, auth=auth)[0] as client:
+        report = report_from_server(client, systems, as_of=day, tz=settings.tz, options=options)
+    return WrittenReport(report, tuple(write_report(report, Path(out_dir))))

@@ -41,3 +41,7 @@ SITE_KINDS = (
     "sud_treatment", "mutual_aid", "housing", "transportation", "legal", "employment", "childcare",
     "eldercare", "home_health", "other",
 )  # fmt: skip
+ENROLLMENT_STATUSES = ("planned", "active", "finished", "withdrawn", "entered_in_error")
+ENROLLMENT_END_REASONS = ("completed_program", "transferred_to_community", "lost_to_follow_up", "withdrew", "other")
+#: Program kinds the shipped mappings define; a site may add its own in `episodeofcare.yaml`.
+PROGRAMS = ("primary_care_peer", "ed_peer_recovery")

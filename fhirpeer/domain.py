@@ -42,8 +42,8 @@ ROSTER_TYPES: frozenset[ResourceType] = frozenset(
 
 #: Types a server may be unable to take without stopping a sync: it goes on without them, with a warning.
 OPTIONAL_TYPES: frozenset[ResourceType] = frozenset(
-    {ResourceType.TASK, ResourceType.APPOINTMENT, ResourceType.PRACTITIONER_ROLE, ResourceType.DEVICE,
-     ResourceType.PROVENANCE}
+    {ResourceType.TASK, ResourceType.EPISODE_OF_CARE, ResourceType.APPOINTMENT, ResourceType.PRACTITIONER_ROLE,
+     ResourceType.DEVICE, ResourceType.PROVENANCE}
 )  # fmt: skip
 
 
@@ -55,6 +55,7 @@ class InputKind(StrEnum):
     PATIENTS = "patients"
     CARE_TEAM = "care_team"
     HANDOFFS = "handoffs"
+    ENROLLMENTS = "enrollments"
     CONTACTS = "contacts"
 
     @property
@@ -74,6 +75,7 @@ _RESOURCE_OF_KIND: dict[InputKind, ResourceType] = {
     InputKind.PATIENTS: ResourceType.PATIENT,
     InputKind.CARE_TEAM: ResourceType.CARE_TEAM,
     InputKind.HANDOFFS: ResourceType.SERVICE_REQUEST,
+    InputKind.ENROLLMENTS: ResourceType.EPISODE_OF_CARE,
     InputKind.CONTACTS: ResourceType.ENCOUNTER,
 }
 _RESOURCES_OF_KIND: dict[InputKind, tuple[ResourceType, ...]] = {

@@ -143,6 +143,16 @@ class TaskMap(_Strict):
     requester_overrides: list[str]
 
 
+class EpisodeOfCareMap(_Strict):
+    status: dict[str, str]
+    type_always: list[Coding] = Field(default_factory=list)
+    program_system_local: str
+    programs: dict[str, CodedConcept]
+    end_reason_extension_url: str
+    end_reason_system_local: str
+    end_reasons: dict[str, str]
+
+
 class ProvenanceMap(_Strict):
     activity: dict[str, Coding]
     agent_type: Coding
@@ -172,6 +182,7 @@ class Mappings(_Strict):
     roster: RosterMap
     provenance: ProvenanceMap
     task: TaskMap
+    episodeofcare: EpisodeOfCareMap
     columns: dict[InputKind, FileColumns]
     source: str = ""
 
@@ -194,6 +205,9 @@ class Mappings(_Strict):
             genders=frozenset(self.roster.genders),
             disciplines=frozenset(self.roster.disciplines),
             site_kinds=frozenset(self.roster.site_kinds),
+            enrollment_statuses=frozenset(self.episodeofcare.status),
+            programs=frozenset(self.episodeofcare.programs),
+            end_reasons=frozenset(self.episodeofcare.end_reasons),
             tz=tz,
             date_formats=DateFormats.of(date_formats),
         )
@@ -213,6 +227,7 @@ _FILES: dict[str, type[BaseModel]] = {
     "roster": RosterMap,
     "provenance": ProvenanceMap,
     "task": TaskMap,
+    "episodeofcare": EpisodeOfCareMap,
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -372,6 +387,12 @@ def _check_complete(m: Mappings) -> None:
     _require_in("task.yaml", "intent", tk.intent, r4_value_sets.R4_TASK_INTENT)
     for code in (*tk.receiver_statuses, *tk.requester_overrides):
         _require_in("task.yaml", "receiver_statuses/requester_overrides", code, r4_value_sets.R4_TASK_STATUS)
+    eoc = m.episodeofcare
+    _require("episodeofcare.yaml", "status", eoc.status, contract.ENROLLMENT_STATUSES)
+    for key, code in eoc.status.items():
+        _require_in("episodeofcare.yaml", f"status.{key}", code, r4_value_sets.R4_EPISODE_OF_CARE_STATUS)
+    _require("episodeofcare.yaml", "programs", eoc.programs, contract.PROGRAMS)
+    _require("episodeofcare.yaml", "end_reasons", eoc.end_reasons, contract.ENROLLMENT_END_REASONS)
     _require("roster.yaml", "genders", ro.genders, contract.GENDERS)
     _require_in("roster.yaml", "gender_when_blank", ro.gender_when_blank, r4_value_sets.R4_ADMINISTRATIVE_GENDER)
     for g in ro.genders:

@@ -15,15 +15,41 @@ from datetime import date, datetime
 from ._version import __version__
 from .domain import InputKind, Rejection, ResourceType, Skipped
 from .input.folder import InputFolder
+from .input.lookups import ExportLookups, lookups_of
 from .mappers import MappedResource, map_care_team, map_contact, map_handoff, map_patient, map_site, map_staff
 from .mappers.contact import contact_resource_type, is_sent
+from .mappers.episodeofcare import map_enrollment
 from .mappers.roster import map_practitioner_role
 from .mappers.task import map_referral_task
 from .mapping_files import Mappings
-from .records import Accepted, ContactRecord, HandoffRecord, PatientRecord, SiteRecord, StaffRecord, TeamRows
+from .records import (
+    Accepted,
+    ContactRecord,
+    EnrollmentRecord,
+    HandoffRecord,
+    PatientRecord,
+    SiteRecord,
+    StaffRecord,
+    TeamRows,
+)
 from .settings import Settings
 
 Item = MappedResource | Rejection | Skipped
+
+__all__ = [
+    "ExportLookups",
+    "Item",
+    "MappingOptions",
+    "fingerprint",
+    "lookups_of",
+    "map_one",
+    "map_record",
+    "mapped_items",
+    "mapping_context",
+    "mapping_digest",
+    "record_key",
+    "resource_types_of",
+]
 
 
 @dataclass(frozen=True)
@@ -58,21 +84,22 @@ def resource_types_of(kinds: Iterable[InputKind], options: MappingOptions | None
 def mapped_items(folder: InputFolder, kind: InputKind, mappings: Mappings, options: MappingOptions) -> Iterator[Item]:
     """Stream one kind's items in file order (care teams after their file is read: they are grouped); the
     resources of one record come together, in write order."""
-    site_kinds = site_kinds_of(folder) if kind is InputKind.CONTACTS else {}
+    lookups = lookups_of(folder) if kind is InputKind.CONTACTS else None
     for record in folder.records(kind):
         if isinstance(record, Rejection):
             yield record
         else:
-            mapped = map_one(record, mappings, options, site_kinds=site_kinds)
+            mapped = map_one(record, mappings, options, lookups=lookups)
             yield from ([mapped] if isinstance(mapped, Skipped) else mapped)
 
 
 def map_record(
-    row: Accepted, m: Mappings, options: MappingOptions, *, site_kinds: dict[str, str] | None = None
+    row: Accepted, m: Mappings, options: MappingOptions, *, lookups: ExportLookups | None = None
 ) -> list[MappedResource] | Skipped:
-    """One accepted row → its resources in write order (or why it is not sent). `site_kinds` (site_id → kind,
-    from sites.csv) decides the setting of an in-person contact whose setting is blank; a site that is only on the
-    server gets the default setting."""
+    """One accepted row → its resources in write order (or why it is not sent). A contact reads `lookups`
+    (`lookups_of(folder)`): its site's kind decides the setting of an in-person contact whose setting is blank (a
+    site only on the server gets the default setting), and the enrollments its day falls in become
+    Encounter.episodeOfCare. Without lookups, only the enrollment a contact names is referenced."""
     rec, src, part2 = row.record, row.source, options.part2_labels
     if isinstance(rec, SiteRecord):
         return [map_site(rec, src, m)]
@@ -84,22 +111,27 @@ def map_record(
     if isinstance(rec, ContactRecord):
         if not is_sent(rec, m, options.send_text_contacts):
             return Skipped(contact_resource_type(rec, m), rec.contact_id, _not_sent_reason(rec.mode), src.file)
-        site_kind = (site_kinds or {}).get(rec.site_id or "")
-        return map_contact(rec, src, m, site_kind=site_kind, part2=part2)
+        if lookups is not None:
+            site_kind, episodes = lookups.site_kind(rec), lookups.episodes_of(rec)
+        else:
+            site_kind, episodes = None, ((rec.enrollment_id,) if rec.enrollment_id else ())
+        return map_contact(rec, src, m, site_kind=site_kind, episodes=episodes, part2=part2)
     if isinstance(rec, HandoffRecord):
         task = [map_referral_task(rec, src, m, part2=part2)] if options.task_for(rec.kind) else []
         return [map_handoff(rec, src, m, part2=part2), *task]
+    if isinstance(rec, EnrollmentRecord):
+        return [map_enrollment(rec, src, m, part2=part2)]
     raise TypeError(f"no mapper for {type(rec).__name__}")
 
 
 def map_one(
-    record: Accepted | TeamRows, m: Mappings, options: MappingOptions, *, site_kinds: dict[str, str] | None = None
+    record: Accepted | TeamRows, m: Mappings, options: MappingOptions, *, lookups: ExportLookups | None = None
 ) -> list[MappedResource] | Skipped:
     """One record (a row, or a care team's rows) → its resources in write order, or why it is not sent.
-    `site_kinds` as for `map_record` (contacts only: `site_kinds_of(folder)`, once per run)."""
+    `lookups` as for `map_record` (contacts only: `lookups_of(folder)`, once per run)."""
     if isinstance(record, TeamRows):
         return [map_care_team(record, m, today=options.today, part2=options.part2_labels)]
-    return map_record(record, m, options, site_kinds=site_kinds)
+    return map_record(record, m, options, lookups=lookups)
 
 
 def record_key(record: Accepted | TeamRows) -> str:
@@ -126,22 +158,12 @@ def fingerprint(record: Accepted | TeamRows, digest: str, context: str = "") -> 
     return hashlib.sha256(f"{digest}\n{type(record).__name__}\n{text}\n{context}".encode()).hexdigest()[:32]
 
 
-def mapping_context(record: Accepted | TeamRows, site_kinds: dict[str, str]) -> str:
-    """What a record's mapping reads besides the record (for its fingerprint)."""
-    if isinstance(record, Accepted) and isinstance(record.record, ContactRecord):
-        return site_kinds.get(record.record.site_id or "", "")
+def mapping_context(record: Accepted | TeamRows, lookups: ExportLookups | None) -> str:
+    """What a record's mapping reads besides the record (for its fingerprint): a contact's site kind and
+    enrollments."""
+    if lookups is not None and isinstance(record, Accepted) and isinstance(record.record, ContactRecord):
+        return lookups.context_of(record.record)
     return ""
-
-
-def site_kinds_of(folder: InputFolder) -> dict[str, str]:
-    """site_id → kind of every valid site in the export (sites are few; the file is read again, ahead of contacts)."""
-    if InputKind.SITES not in folder.present_kinds():
-        return {}
-    kinds: dict[str, str] = {}
-    for row in folder.records(InputKind.SITES):
-        if isinstance(row, Accepted) and isinstance(row.record, SiteRecord) and row.record.kind:
-            kinds.setdefault(row.record.site_id, row.record.kind)
-    return kinds
 
 
 def _not_sent_reason(mode: str) -> str:

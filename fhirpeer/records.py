@@ -26,7 +26,7 @@ _NUCC_TAXONOMY = re.compile(r"[0-9A-Z]{9}X")  # NUCC Health Care Provider Taxono
 #: The Vocabulary attributes that hold a coded column's allowed values.
 CODED_VALUE_SETS = (
     "modes", "contact_statuses", "settings", "purposes", "roles", "kinds", "handoff_statuses", "priorities", "via",
-    "genders", "disciplines", "site_kinds",
+    "genders", "disciplines", "site_kinds", "enrollment_statuses", "programs", "end_reasons",
 )  # fmt: skip
 
 
@@ -47,6 +47,9 @@ class Vocabulary:
     genders: frozenset[str]
     disciplines: frozenset[str]
     site_kinds: frozenset[str]
+    enrollment_statuses: frozenset[str]
+    programs: frozenset[str]
+    end_reasons: frozenset[str]
     tz: ZoneInfo
     date_formats: DateFormats = ISO_ONLY
 
@@ -165,7 +168,7 @@ class SiteRecord(Record):
 class ContactRecord(Record):
     key_fields: ClassVar = ("contact_id",)
     coded_fields: ClassVar = {"mode": "modes", "status": "contact_statuses", "setting": "settings"}
-    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id", "handoff_id")
+    ref_fields: ClassVar = ("patient_mrn", "peer_id", "site_id", "handoff_id", "enrollment_id")
     contact_id: str
     patient_mrn: str
     peer_id: str
@@ -177,6 +180,7 @@ class ContactRecord(Record):
     site_id: str | None = None
     purposes: tuple[str, ...] = ()
     handoff_id: str | None = None  # the handoff this contact fulfils
+    enrollment_id: str | None = None  # the program enrollment (EpisodeOfCare) it belongs to
 
     _start = field_validator("start", mode="before")(_timestamp)
 
@@ -258,6 +262,31 @@ class HandoffRecord(Record):
     _requested = field_validator("requested_at", mode="before")(_timestamp)
 
 
+class EnrollmentRecord(Record):
+    key_fields: ClassVar = ("enrollment_id",)
+    coded_fields: ClassVar = {"status": "enrollment_statuses", "end_reason": "end_reasons", "program": "programs"}
+    ref_fields: ClassVar = ("patient_mrn", "peer_id", "team_id", "site_id", "referral_handoff_id")
+    enrollment_id: str
+    patient_mrn: str
+    start_date: date
+    status: str
+    end_date: date | None = None
+    end_reason: str | None = None
+    peer_id: str | None = None
+    team_id: str | None = None
+    site_id: str | None = None
+    program: str | None = None
+    referral_handoff_id: str | None = None
+
+    _d = field_validator("start_date", "end_date", mode="before")(_date)
+
+    @model_validator(mode="after")
+    def _period_order(self) -> EnrollmentRecord:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date: before start_date")
+        return self
+
+
 @dataclass(frozen=True)
 class Accepted:
     """A valid row as its domain record, and where it came from."""
@@ -281,6 +310,7 @@ RECORD_MODELS: dict[InputKind, type[Record]] = {
     InputKind.PATIENTS: PatientRecord,
     InputKind.CARE_TEAM: CareTeamMemberRecord,
     InputKind.HANDOFFS: HandoffRecord,
+    InputKind.ENROLLMENTS: EnrollmentRecord,
     InputKind.CONTACTS: ContactRecord,
 }
 

@@ -11,7 +11,9 @@ import sys
 
 from .. import (
     Auth,
+    ConfigError,
     Outcome,
+    ReportOptions,
     RunReport,
     Settings,
     auth_from_env,
@@ -20,6 +22,7 @@ from .. import (
     sync,
     validate,
     write_metrics_textfile,
+    write_program_report,
 )
 from .logging_setup import configure_logging
 from .output import emit
@@ -119,11 +122,31 @@ def run_check_server(args: argparse.Namespace) -> int:
     return 0 if check.ok else 1
 
 
+def run_report(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    options = ReportOptions(suppress_below=args.suppress_below, caseload_cap=args.caseload_cap)
+    written = write_program_report(settings, args.out, as_of=args.as_of, options=options, auth=_auth(settings))
+    for line in written.headline():
+        emit(line)
+    emit(f"report written to {written.html} ({len(written.files)} files in {args.out})")
+    return 0
+
+
 def run_sample(args: argparse.Namespace) -> int:
+    if args.cohort == "penn":
+        from datetime import date
+
+        from ..demo.penn_cohort import generate_penn_cohort
+
+        cohort = generate_penn_cohort(args.out, args.as_of or date.today(), seed=1 if args.seed is None else args.seed)
+        emit(cohort.format())
+        return 0
     from ..demo.sample import generate_program, patients_for_contacts
 
     patients = args.patients or (patients_for_contacts(args.contacts) if args.contacts else 60)
-    summary = generate_program(args.out, patients=patients, seed=args.seed, target_contacts=args.contacts)
+    seed = 7 if args.seed is None else args.seed
+    summary = generate_program(args.out, patients=patients, seed=seed, target_contacts=args.contacts)
     emit(summary.format())
     return 0
 
@@ -131,4 +154,6 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from ..demo.walkthrough import run_demo as demo
 
-    return demo(args.dir, patients=args.patients, keep_running=args.keep_running)
+    if args.demo_server and args.keep_running:
+        raise ConfigError("--keep-running keeps the embedded server up; it does not go with --server")
+    return demo(args.dir, patients=args.patients, keep_running=args.keep_running, server_url=args.demo_server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from datetime import date
 from pathlib import Path
 
 from .. import ConflictPolicy, WriteStrategy, __version__
@@ -20,6 +21,14 @@ def non_negative_int(text: str) -> int:
     if not re.fullmatch(r"\s*\+?\d+\s*", text):
         raise argparse.ArgumentTypeError(f"must be a whole number (0 or more), not {text!r}")
     return int(text)
+
+
+def iso_date(text: str) -> date:
+    """An argparse type: an ISO 8601 date (YYYY-MM-DD)."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, not {text!r}") from None
 
 
 def rejection_limit(text: str) -> str:
@@ -119,18 +128,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print capabilities, strategies and problems as JSON")
     _verbose(p)
 
+    p = sub.add_parser(
+        "report", help="engagement report computed from what the server holds (report.html, summary.json, CSVs)"
+    )
+    p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
+    p.add_argument("--out", type=Path, required=True, help="folder for report.html, summary.json and the CSVs")
+    p.add_argument("--as-of", type=iso_date, help="report date YYYY-MM-DD in the site time zone (default today)")
+    p.add_argument(
+        "--suppress-below", type=non_negative_int, default=11, metavar="N",
+        help="show counts below N as suppressed (default 11; 0 turns suppression off)",
+    )  # fmt: skip
+    p.add_argument("--caseload-cap", type=positive_int, default=20, help="patients per peer before flagging (20)")
+    p.add_argument("--config", type=Path, help="YAML config file (settings; never secrets)")
+    p.add_argument("--mappings", type=Path, help="a site's edited copy of the mapping files")
+    p.add_argument("--timezone", dest="site_timezone", help="IANA zone of the program (program months, as-of)")
+    p.add_argument("--namespace", help="identifier namespace URI the program's resources were written under")
+    _verbose(p)
+
     p = sub.add_parser("sample", help="generate a realistic sample program export (seeded)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument(
+        "--cohort", choices=["default", "penn"], default="default",
+        help="penn: the 50-patient program whose report reproduces the Penn program's published figures",
+    )  # fmt: skip
+    p.add_argument(
         "--patients", type=positive_int, help="patients in the program (default 60, or sized from --contacts)"
     )
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, help="random seed (default 7; penn: 1)")
     p.add_argument("--contacts", type=positive_int, help="aim for about this many contacts (load generation)")
+    p.add_argument("--as-of", type=iso_date, help="penn: the date the program is built back from (default today)")
     _verbose(p)
 
     p = sub.add_parser("demo", help="embedded FHIR server + sample program, end to end")
     p.add_argument("--dir", type=Path, default=Path("fhirpeer-demo"), help="where the demo keeps its data")
     p.add_argument("--patients", type=positive_int, default=40)
     p.add_argument("--keep-running", action="store_true", help="leave the server running at the end")
+    p.add_argument(
+        "--server", dest="demo_server", metavar="URL",
+        help="run the demo against this FHIR server instead of the embedded one (synthetic data: never a server "
+        "holding real patients)",
+    )  # fmt: skip
     _verbose(p)
     return parser

@@ -1,7 +1,7 @@
 """Seeded, streaming generator of a realistic sample peer recovery support program export.
 
-`generate_program` writes the six CSV files of the input contract (patients, staff, sites, peer_contacts,
-care_team, handoffs) for a fictional program shaped like the Penn integrated peer program for opioid use
+`generate_program` writes the seven CSV files of the input contract (patients, staff, sites, peer_contacts,
+care_team, handoffs, enrollments) for a fictional program shaped like the Penn integrated peer program for opioid use
 disorder in primary care (6-month program; each patient has a peer recovery specialist, a PCP, a licensed
 clinical social worker and a consulting psychiatrist) plus the warm handoffs of an emergency department peer
 recovery coach program and referrals to community resources:
@@ -61,6 +61,7 @@ SITES = "sites.csv"
 CONTACTS = "peer_contacts.csv"
 CARE_TEAM = "care_team.csv"
 HANDOFFS = "handoffs.csv"
+ENROLLMENTS = "enrollments.csv"
 
 HEADERS: dict[str, tuple[str, ...]] = {
     PATIENTS: ("patient_mrn", "family_name", "given_name", "birth_date", "gender"),
@@ -74,6 +75,10 @@ HEADERS: dict[str, tuple[str, ...]] = {
     HANDOFFS: (
         "handoff_id", "patient_mrn", "kind", "requested_at", "status", "requester_id",
         "to_staff_id", "to_site_id", "priority", "via", "note",
+    ),
+    ENROLLMENTS: (
+        "enrollment_id", "patient_mrn", "start_date", "status", "end_date", "end_reason", "peer_id", "team_id",
+        "site_id", "program",
     ),
 }  # fmt: skip
 """Column order of every generated file (the contract's columns, required ones first)."""
@@ -682,6 +687,16 @@ class _Generator:
         choices = [s for s in pool if s not in on_team and s != current]
         return self.rng.choice(choices) if choices else None
 
+    # enrollment
+
+    def enrollment_row(self, p: _Patient) -> list[str]:
+        """The patient's enrollment in the program: finished once its months are over by the export date."""
+        finished = p.program_end <= self.as_of
+        end = (p.program_end - timedelta(days=1)).isoformat() if finished else ""
+        return [f"E-{p.index + 1:06d}", p.mrn, p.enrolled.isoformat(), "finished" if finished else "active", end,
+                "completed_program" if finished else "", p.peer_spans[0][1], p.team_id, p.pod.site_id,
+                "primary_care_peer"]  # fmt: skip
+
     # contacts
 
     def contact_rows(self, p: _Patient) -> Iterable[list[str]]:
@@ -907,7 +922,7 @@ def generate_program(
     target_contacts: int | None = None,
     as_of: date | None = None,
 ) -> SampleSummary:
-    """Write a sample program's six CSV files into `out_dir` (created if needed) and summarise them.
+    """Write a sample program's seven CSV files into `out_dir` (created if needed) and summarise them.
 
     `patients` enrol on weekdays over the first four weeks after `start` and follow a `months` × 30-day
     program. Contacts on or after `as_of` (the export date; default `start` + months × 30 + 7 days) are
@@ -959,11 +974,13 @@ def _write_patients(out_dir: Path, gen: _Generator, patients: int) -> None:
         w_team = _writer(stack, out_dir / CARE_TEAM)
         w_contacts = _writer(stack, out_dir / CONTACTS)
         w_handoffs = _writer(stack, out_dir / HANDOFFS)
+        w_enrollments = _writer(stack, out_dir / ENROLLMENTS)
         for index in range(patients):
             patient, row = gen.new_patient(index)
             w_patients.writerow(row)
             team = gen.team_rows(patient)
             w_team.writerows(team)
+            w_enrollments.writerow(gen.enrollment_row(patient))
             before = gen.contacts_written
             w_contacts.writerows(gen.contact_rows(patient))
             handoffs = gen.handoff_rows(patient)
@@ -971,7 +988,7 @@ def _write_patients(out_dir: Path, gen: _Generator, patients: int) -> None:
             counts[CARE_TEAM] += len(team)
             counts[CONTACTS] += gen.contacts_written - before
             counts[HANDOFFS] += len(handoffs)
-        counts[PATIENTS] = patients
+        counts[PATIENTS] = counts[ENROLLMENTS] = patients
 
 
 # --- incremental changes

@@ -9,6 +9,7 @@ from .careteam import map_care_team
 from .common import MappedResource, Ref, conditional_reference, match_url
 from .contact import map_contact
 from .encounter import map_encounter
+from .episodeofcare import map_enrollment
 from .roster import map_patient, map_practitioner_role, map_site, map_staff
 from .servicerequest import map_handoff
 
@@ -20,6 +21,7 @@ __all__ = [
     "map_care_team",
     "map_contact",
     "map_encounter",
+    "map_enrollment",
     "map_handoff",
     "map_patient",
     "map_practitioner_role",

@@ -3,6 +3,8 @@ sent before), an Encounter when it happened (or to mark the one sent before ente
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..domain import ResourceType, Source
 from ..mapping_files import Mappings
 from ..records import ContactRecord
@@ -22,13 +24,20 @@ def contact_resource_type(rec: ContactRecord, m: Mappings) -> ResourceType:
 
 
 def map_contact(
-    rec: ContactRecord, source: Source, m: Mappings, *, site_kind: str | None = None, part2: bool = True
+    rec: ContactRecord,
+    source: Source,
+    m: Mappings,
+    *,
+    site_kind: str | None = None,
+    episodes: Sequence[str] = (),
+    part2: bool = True,
 ) -> list[MappedResource]:
-    """Appointment (when the status is in appointment.yaml) before Encounter (when it is in encounter.yaml)."""
+    """Appointment (when the status is in appointment.yaml) before Encounter (when it is in encounter.yaml).
+    `episodes`: the enrollments the contact belongs to (see `map_encounter`)."""
     becomes_encounter = rec.status in m.encounter.status
     resources: list[MappedResource] = []
     if rec.status in m.appointment.status:
         resources.append(map_appointment(rec, source, m, only_if_exists=becomes_encounter, part2=part2))
     if becomes_encounter:
-        resources.append(map_encounter(rec, source, m, site_kind=site_kind, part2=part2))
+        resources.append(map_encounter(rec, source, m, site_kind=site_kind, episodes=episodes, part2=part2))
     return resources

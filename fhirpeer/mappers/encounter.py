@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..domain import ResourceType, Source
@@ -28,10 +29,18 @@ def contact_setting(rec: ContactRecord, m: Mappings, site_kind: str | None) -> s
 
 
 def map_encounter(
-    rec: ContactRecord, source: Source, m: Mappings, *, site_kind: str | None = None, part2: bool = True
+    rec: ContactRecord,
+    source: Source,
+    m: Mappings,
+    *,
+    site_kind: str | None = None,
+    episodes: Sequence[str] = (),
+    part2: bool = True,
 ) -> MappedResource:
     """The Encounter of a contact whose status is in `encounter.yaml`; `site_kind` is the kind of its site (when
-    the export has the site), which decides the setting when the cell is blank."""
+    the export has the site), which decides the setting when the cell is blank. `episodes` are the enrollments it
+    belongs to (Encounter.episodeOfCare, for a contact that happened): the one its `enrollment_id` names must be
+    found, the ones its day falls in are dropped when they are nowhere."""
     enc = m.encounter
     status = enc.status[rec.status]
     happened = status != MARKS_ONLY  # nothing that did not happen carries a length or period.end
@@ -75,6 +84,10 @@ def map_encounter(
     if rec.handoff_id:
         resource["basedOn"] = [conditional_reference(m, "ServiceRequest", rec.handoff_id)]
         refs.append(Ref(ResourceType.SERVICE_REQUEST, rec.handoff_id, "handoff_id"))
+    if happened and episodes:
+        resource["episodeOfCare"] = [conditional_reference(m, "EpisodeOfCare", key) for key in episodes]
+        named = rec.enrollment_id is not None
+        refs += [Ref(ResourceType.EPISODE_OF_CARE, key, "enrollment_id", optional=not named) for key in episodes]
     if rec.site_id:
         resource["serviceProvider"] = conditional_reference(m, "Organization", rec.site_id)
         refs.append(Ref(ResourceType.ORGANIZATION, rec.site_id, "site_id"))

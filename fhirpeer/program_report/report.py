@@ -76,14 +76,36 @@ def write_report(report: ProgramReport, out_dir: Path) -> list[Path]:
 
 
 def headline(report: ProgramReport) -> Sequence[str]:
-    """A few PHI-free lines for a terminal: month-1 engagement and where the figures stand."""
-    first = report.table("engagement_by_month").rows[:1]
+    """A few PHI-free lines for a terminal, from the published (suppressed) figures: engagement by program
+    month, contact modes and duration, ED linkage."""
+    doc = report.summary()
     lines = [f"Program report as of {report.as_of.isoformat()} ({report.time_zone})"]
-    if first:
-        _, _, eligible, engaged, share = first[0]
-        pct = f"{share:.0%}" if isinstance(share, float) else "suppressed"
-        lines.append(f"  month 1 engagement: {pct} ({_shown(engaged)} of {_shown(eligible)} eligible)")
+    months = [m for m in doc["engagement_by_month"] if m["eligible"] != 0]
+    if months:
+        shown = ", ".join(f"{m['month']}: {_pct(m['share'])} ({_shown(m['engaged'])}/{_shown(m['eligible'])})"
+                          for m in months)  # fmt: skip
+        lines.append(f"  engaged by program month — {shown}")
+    modes = doc["modes"]
+    if any(v["contacts"] != 0 for v in modes.values()):
+        lines.append(
+            "  contact modes — " + ", ".join(f"{k.replace('_', ' ')} {_pct(v['share'])}" for k, v in modes.items())
+        )
+    d = doc["duration_min"]
+    if d["contacts"] != 0:
+        lines.append(f"  contact minutes — median {_num(d['median'])} (quartiles {_num(d['q1'])}, {_num(d['q3'])})")
+    ed = doc["ed_linkage"]
+    if ed["handoffs"] != 0:
+        lines.append(f"  ED handoffs linked to a peer — {_shown(ed['linked_1d'])} within 1 day, "
+                     f"{_shown(ed['linked_7d'])} within 7, of {_shown(ed['handoffs'])}")  # fmt: skip
     return lines
+
+
+def _pct(share: object) -> str:
+    return f"{share:.0%}" if isinstance(share, float) else "suppressed"
+
+
+def _num(value: object) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else "suppressed"
 
 
 def _shown(cell: object) -> str:

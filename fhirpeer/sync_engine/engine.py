@@ -24,7 +24,16 @@ from ..errors import AuthError, FhirpeerError, InternalError, RunAborted, Server
 from ..input.folder import InputFolder
 from ..mappers import MappedResource, Ref
 from ..mapping_files import Mappings
-from ..pipeline import MappingOptions, fingerprint, map_one, mapping_context, mapping_digest, record_key, site_kinds_of
+from ..pipeline import (
+    ExportLookups,
+    MappingOptions,
+    fingerprint,
+    lookups_of,
+    map_one,
+    mapping_context,
+    mapping_digest,
+    record_key,
+)
 from ..records import Accepted, TeamRows
 from ..run_report import Conflict, RunReport
 from ..settings import Settings
@@ -118,7 +127,7 @@ class SyncEngine:
             owned_tag=self.tag,
         )
         self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.resource)
-        self._site_kinds: dict[str, str] | None = None
+        self._lookups: ExportLookups | None = None  # read when contacts come (after sites and enrollments)
         self.coverage = ExportCoverage(ctx.state, keep_keys=settings.full_export)
         self.provenance: ProvenanceWriter | None = None
         has_provenance = {ResourceType.DEVICE, ResourceType.PROVENANCE} <= set(ctx.strategies)
@@ -179,10 +188,10 @@ class SyncEngine:
             else:
                 records.append(row)
         digest = mapping_digest(self.ctx.mappings, self.ctx.options, kind)
-        if self._site_kinds is None and kind is InputKind.CONTACTS:
-            self._site_kinds = site_kinds_of(self.ctx.folder)
-        site_kinds = self._site_kinds or {}
-        fingerprints = {record_key(r): fingerprint(r, digest, mapping_context(r, site_kinds)) for r in records}
+        if self._lookups is None and kind is InputKind.CONTACTS:
+            self._lookups = lookups_of(self.ctx.folder)
+        lookups = self._lookups if kind is InputKind.CONTACTS else None
+        fingerprints = {record_key(r): fingerprint(r, digest, mapping_context(r, lookups)) for r in records}
         synced = {} if self.ctx.dry_run else self.ctx.state.record_fingerprints(kind.value, fingerprints)
         by_type: dict[ResourceType, list[MappedResource]] = {}
         pending: dict[tuple[str, str], RecordSynced] = {}
@@ -194,7 +203,7 @@ class SyncEngine:
                 for rtype in known.types:
                     self._count(rtype, Outcome.UNCHANGED)
                 continue
-            mapped = map_one(record, self.ctx.mappings, self.ctx.options, site_kinds=site_kinds)
+            mapped = map_one(record, self.ctx.mappings, self.ctx.options, lookups=lookups)
             if isinstance(mapped, Skipped):
                 self._skip(mapped)
                 continue
@@ -213,6 +222,10 @@ class SyncEngine:
                 if record is not None:
                     types = tuple(t for t in record.types if t != skipped[0])
                     pending[items_of[skipped]] = RecordSynced(record.kind, record.key, record.fingerprint, types)
+                    if not types and type_plan.resource_type in self.ctx.strategies:
+                        # update-only resources, none of them on the server (a contact entered in error that
+                        # was never sent): the record is skipped, under its last type (write order: the main one)
+                        self._count(type_plan.resource_type, Outcome.SKIPPED)
         return PreparedChunk(len(rows), plans, pending, items_of)
 
     def _plan_type(self, rtype: ResourceType, items: list[MappedResource]) -> TypePlan:
@@ -237,7 +250,7 @@ class SyncEngine:
             self._reject_item(item, reason, Stage.SERVER)
         for item, reason in plan.kept_by_receiver:
             self._kept_by_receiver(rtype, item.key, reason)
-        for item, reason in plan.skipped:  # an update-only resource with nothing to update: no outcome to count
+        for item, reason in plan.skipped:  # update-only, nothing to update: counted once for its whole record
             log.debug("skipped %s: %s", rtype, reason, extra={"resource_type": str(rtype), "key": item.key})
         for written in plan.record:
             self.resolver.learn(written.resource_type, written.key, written.server_id)

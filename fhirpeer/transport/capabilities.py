@@ -26,7 +26,7 @@ unless the caller forces a strategy for it (``overrides``), with a warning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -284,8 +284,11 @@ def _search_then_write_ok(res: ResourceCapabilities) -> bool:
     return res.search_type and res.identifier_search and res.create
 
 
-def feasible_strategies(caps: ServerCapabilities, res: ResourceCapabilities) -> list[WriteStrategy]:
-    """Every strategy the statement allows for one type, most preferred first."""
+def feasible_strategies(
+    caps: ServerCapabilities, res: ResourceCapabilities, *, accepts_client_ids: bool = False
+) -> list[WriteStrategy]:
+    """Every strategy the statement allows for one type, most preferred first. `accepts_client_ids`: the server
+    is known to create on `PUT Type/id` though its statement does not declare updateCreate (HAPI FHIR)."""
     found: list[WriteStrategy] = []
     if _conditional_put_ok(res):
         if caps.transaction:
@@ -295,7 +298,7 @@ def feasible_strategies(caps: ServerCapabilities, res: ResourceCapabilities) -> 
         found.append(WriteStrategy.CONDITIONAL_PUT)
     if _search_then_write_ok(res):
         found.append(WriteStrategy.SEARCH_THEN_WRITE)
-    if res.update and res.update_create:
+    if res.update and (res.update_create or accepts_client_ids):
         found.append(WriteStrategy.CLIENT_ID_PUT)
     return found
 
@@ -431,6 +434,8 @@ def choose_strategy(
     caps: ServerCapabilities,
     resource_types: Iterable[str],
     overrides: Mapping[str, WriteStrategy | str] | None = None,
+    *,
+    client_id_types: Collection[str] = (),
 ) -> StrategyPlan:
     """Choose how to write each of ``resource_types`` (see the module docstring for the strategies).
 
@@ -440,11 +445,12 @@ def choose_strategy(
     that use one strategy for everything). A type that cannot be written has strategy None and a blocking
     problem; a type that falls back from conditional PUTs gets a warning. ``overrides`` forces a strategy
     per type (for servers whose statement under-declares), with a warning when the statement does not
-    declare it.
+    declare it. ``client_id_types`` are the types the server is known to create by ``PUT Type/id`` whatever
+    its statement says.
     """
     types = list(dict.fromkeys(resource_types))
     forced = {t: WriteStrategy(s) for t, s in (overrides or {}).items() if t in types}
-    options = {t: feasible_strategies(caps, caps.resource(t)) for t in types}
+    options = {t: feasible_strategies(caps, caps.resource(t), accepts_client_ids=t in client_id_types) for t in types}
     chosen = _choose(options, forced)
     updates = {t: _updates(chosen[t], caps.resource(t)) for t in types}
     problems = _server_problems(caps)

@@ -48,8 +48,9 @@ def test_server_with_careteam_params_exits_0_with_transaction_for_every_type(fhi
     assert code == 0, out
     table = table_rows(out)
     assert set(table) == set(RESOURCE_TYPES)
-    for row in table.values():
-        assert row.endswith("  transaction"), row
+    for rtype, row in table.items():
+        # R4 defines no identifier search for Provenance: fhirpeer PUTs its own audit records by id
+        assert row.endswith("  client_id_put" if rtype == "Provenance" else "  transaction"), row
     assert "FHIR version: 4.0.1 (R4) — supported" in out
     assert "verdict: OK" in out
 
@@ -61,7 +62,8 @@ def test_server_without_careteam_params_exits_1_naming_careteam_and_the_override
     assert code == 1, out
     table = table_rows(out)
     assert table["CareTeam"].endswith("cannot write (not listed)")
-    assert all(table[t].endswith("  transaction") for t in RESOURCE_TYPES if t != "CareTeam")
+    assert all(table[t].endswith("  transaction") for t in RESOURCE_TYPES if t not in ("CareTeam", "Provenance"))
+    assert table["Provenance"].endswith("  client_id_put")
     assert "verdict: NOT OK — this server cannot hold what fhirpeer writes: cannot write CareTeam" in out
     assert "CareTeam is not listed in the server's CapabilityStatement" in out
     assert "no create, update or search by identifier declared" in out

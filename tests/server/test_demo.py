@@ -30,10 +30,18 @@ def test_demo_runs_end_to_end_and_shows_no_op_and_incremental_syncs(tmp_path: Pa
     first = totals(next(line for line in lines if "first sync" in line))
     rerun = totals(next(line for line in lines if "rerun, same export" in line))
     incremental = totals(next(line for line in lines if "incremental sync" in line))
-    changed = int(re.search(r"(\d+) records changed", out).group(1))
+    changed = re.search(r"(\d+) records changed in the export: (.*)", out)
+    keys = changed.group(2).split(", ")
+    contacts, handoffs, members = (sum(k.startswith(p) for k in keys) for p in ("C-", "H-", "T-"))
     assert first["created"] > 200 and first["rejected"] == 0
     assert rerun == {"created": 0, "updated": 0, "unchanged": first["created"], "rejected": 0}
-    assert incremental["updated"] == changed == 5 and incremental["created"] == 0
+    assert int(changed.group(1)) == len(keys) == contacts + handoffs + members == 5
+    # a contact completed after all: its Encounter is created and its Appointment fulfilled; a completed handoff
+    # updates its ServiceRequest and its referral Task; an ended member assignment, the CareTeam
+    assert incremental["created"] == contacts
+    assert incremental["updated"] == contacts + 2 * handoffs + members
+    assert "Program report as of" in out and "engaged by program month" in out
+    assert (folder / "report" / "report.html").exists() and (folder / "report" / "summary.json").exists()
     assert "curl" not in out.replace("browse the data with curl", "")  # the server is gone: no curl line for it
     assert "demo --keep-running" in out
     assert len(lines) < 40, "the demo's output should stay short"

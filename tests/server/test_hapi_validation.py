@@ -85,7 +85,7 @@ def test_hapis_request_validator_accepts_every_emitted_resource(validating_hapi:
     types = {e["resource"]["resourceType"] for e in bundle["entry"]}
     assert types == {
         "Organization", "Practitioner", "PractitionerRole", "Patient", "Appointment", "Encounter", "CareTeam",
-        "ServiceRequest",
+        "ServiceRequest", "Task", "EpisodeOfCare",
     }  # fmt: skip
     of_type = {t: [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == t] for t in types}
     assert {a["status"] for a in of_type["Appointment"]} == {
@@ -96,6 +96,10 @@ def test_hapis_request_validator_accepts_every_emitted_resource(validating_hapi:
         "entered-in-error",
     }
     assert {e["class"]["code"] for e in of_type["Encounter"]} == {"AMB", "FLD", "HH", "IMP", "EMER", "VR"}
+    assert {e["status"] for e in of_type["EpisodeOfCare"]} == {
+        "planned", "active", "finished", "cancelled", "entered-in-error",
+    }  # fmt: skip
+    assert any(e.get("episodeOfCare") for e in of_type["Encounter"])
     # only golden rows that point at its deliberately rejected staff member P-03 or patient MRN-100299
     assert left_out and all(k.startswith("golden ") for k in left_out), left_out
 

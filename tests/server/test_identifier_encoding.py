@@ -24,6 +24,7 @@ KEY_COLUMNS = {
     "peer_contacts.csv": ("contact_id", "patient_mrn", "peer_id"),
     "care_team.csv": ("team_id", "patient_mrn", "staff_id"),
     "handoffs.csv": ("handoff_id", "patient_mrn", "requester_id", "to_staff_id"),
+    "enrollments.csv": ("enrollment_id", "patient_mrn", "peer_id", "team_id"),
 }
 
 

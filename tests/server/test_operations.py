@@ -62,7 +62,7 @@ def test_exit_0_and_1_reports_say_what_changed_and_metrics_follow(fhir_base_url,
     assert code == 0 and assert_valid_report(again)["changes"] == {}  # nothing changed
 
     contacts = rows(export / "peer_contacts.csv")
-    edited = next(r for r in contacts if r["mode"] == "telephone")
+    edited = next(r for r in contacts if r["mode"] == "telephone" and r["status"] == "completed")
     edited["duration_min"] = str(int(edited["duration_min"] or 0) + 5)
     broken = next(r for r in contacts if r["mode"] == "video" and r is not edited)
     broken["mode"] = "fax"

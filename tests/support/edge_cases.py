@@ -1,6 +1,8 @@
 """An export with every coded value the contract allows: every mode × setting × status, every role, every handoff
 kind × status, every priority and via, every discipline (with and without a NUCC taxonomy), an ED site, blank
-names, genders and birth dates, and contacts that fulfil a handoff. For mapper tests and the R4 and HAPI checks."""
+names, genders and birth dates, contacts that fulfil a handoff, and every enrollment status × end reason × program
+(contacts naming an enrollment, and contacts inside an enrollment's period). For mapper tests and the R4 and HAPI
+checks."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from fhirpeer import contract
 
 
 def write_every_case(folder: Path) -> None:
-    """Write the six input files of that export into `folder`."""
+    """Write the seven input files of that export into `folder`."""
     (folder / "sites.csv").write_text(
         "site_id,name,kind\n" + "".join(f"S-{i},Site {i},{k}\n" for i, k in enumerate(contract.SITE_KINDS)),
         encoding="utf-8",
@@ -36,13 +38,14 @@ def write_every_case(folder: Path) -> None:
         purposes = ";".join(contract.CONTACT_PURPOSES[: n % 4])
         site_id = f"S-{n % 3}" if n % 2 else ""  # S-1 is the emergency department
         handoff_id = "H-0" if n % 5 == 0 else ""
+        enrollment_id = f"E-{n % 4}" if n % 7 == 0 else ""  # others fall in their patient's enrollment period
         rows.append(
             f"C-{n},MRN-{n % 4},P-1,2026-01-05T10:{n % 60:02d}:00,{mode},{status},{duration},{setting or ''},"
-            f"{site_id},{purposes},{handoff_id}\n"
+            f"{site_id},{purposes},{handoff_id},{enrollment_id}\n"
         )
     (folder / "peer_contacts.csv").write_text(
-        "contact_id,patient_mrn,peer_id,start,mode,status,duration_min,setting,site_id,purposes,handoff_id\n"
-        + "".join(rows),
+        "contact_id,patient_mrn,peer_id,start,mode,status,duration_min,setting,site_id,purposes,handoff_id,"
+        "enrollment_id\n" + "".join(rows),
         encoding="utf-8",
     )
     (folder / "care_team.csv").write_text(
@@ -62,5 +65,23 @@ def write_every_case(folder: Path) -> None:
     (folder / "handoffs.csv").write_text(
         "handoff_id,patient_mrn,kind,requested_at,status,requester_id,to_staff_id,to_site_id,priority,via,note\n"
         + "".join(rows),
+        encoding="utf-8",
+    )
+    rows = []
+    programs = ["", *contract.PROGRAMS]
+    reasons = ["", *contract.ENROLLMENT_END_REASONS]
+    for n, status in enumerate(contract.ENROLLMENT_STATUSES * 3):
+        ended = status in ("finished", "withdrawn")
+        end = "2026-06-30" if ended and n % 2 == 0 else ""
+        reason = reasons[n % len(reasons)] if ended else ""
+        team = "T-1" if n % 3 == 0 else ""
+        referral = "H-0" if n % 4 == 0 else ""
+        rows.append(
+            f"E-{n},MRN-{n % 4},2026-01-0{n % 5 + 1},{status},{end},{reason},{'P-1' if n % 2 else ''},{team},"
+            f"S-{n % 3},{programs[n % len(programs)]},{referral}\n"
+        )
+    (folder / "enrollments.csv").write_text(
+        "enrollment_id,patient_mrn,start_date,status,end_date,end_reason,peer_id,team_id,site_id,program,"
+        "referral_handoff_id\n" + "".join(rows),
         encoding="utf-8",
     )

@@ -12,6 +12,7 @@ from fhirpeer.mapping_files import load_mappings
 from fhirpeer.records import (
     CareTeamMemberRecord,
     ContactRecord,
+    EnrollmentRecord,
     HandoffRecord,
     PatientRecord,
     Record,
@@ -40,9 +41,10 @@ DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 MR = {"system": V2_0203, "code": "MR", "display": "Medical record number"}
 TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
+EPISODE_TYPE = "http://terminology.hl7.org/CodeSystem/episodeofcare-type"
 STANDARD_SYSTEMS = {
     SNOMED, NUCC, LOINC, UCUM, ACT_CODE, CONFIDENTIALITY, PARTICIPATION, NPI, ORG_TYPE, US_CORE_CATEGORY, GRAVITY,
-    V2_0203, TASK_CODE,
+    V2_0203, TASK_CODE, EPISODE_TYPE,
 }  # fmt: skip
 
 _DEFAULTS: dict[type[Record], dict[str, Any]] = {
@@ -71,6 +73,7 @@ _DEFAULTS: dict[type[Record], dict[str, Any]] = {
     StaffRecord: {"staff_id": "P-1"},
     PatientRecord: {"patient_mrn": "MRN-1"},
     SiteRecord: {"site_id": "S-1", "name": "Clinic"},
+    EnrollmentRecord: {"enrollment_id": "E-1", "patient_mrn": "MRN-1", "start_date": "2026-01-05", "status": "active"},
 }
 
 
@@ -90,6 +93,10 @@ def contact(tz: str = "UTC", **fields: Any) -> ContactRecord:
 
 def handoff(tz: str = "UTC", **fields: Any) -> HandoffRecord:
     return record(HandoffRecord, tz, **fields)
+
+
+def enrollment(**fields: Any) -> EnrollmentRecord:
+    return record(EnrollmentRecord, **fields)
 
 
 def staff(**fields: Any) -> StaffRecord:

@@ -22,11 +22,11 @@ from tests.support.paths import FIXTURES, REPO
 PUBLIC = [
     "Auth", "AuthError", "BasicAuth", "BearerToken", "ClientCredentials", "ConfigError", "ConflictPolicy",
     "FatalError", "FhirpeerError", "FileSummary", "InputFileError", "InputWarning", "InternalError", "LockHeldError",
-    "NoAuth", "NotFhirBase",
-    "Outcome", "Rejection", "RejectionLimitExceeded", "ResourceType", "RunAborted", "RunReport", "ServerCheck",
-    "ServerError", "ServerUnreachable", "Settings", "SmartBackendServices", "StatePathError", "StateStatus",
-    "SyncProgress", "TemporaryError", "WriteStrategy", "__version__", "auth_from_env", "check_server",
-    "load_settings", "report_schema", "status", "sync", "validate", "write_metrics_textfile",
+    "NoAuth", "NotFhirBase", "Outcome", "Rejection", "RejectionLimitExceeded", "ReportOptions", "ResourceType",
+    "RunAborted", "RunReport", "ServerCheck", "ServerError", "ServerUnreachable", "Settings", "SmartBackendServices",
+    "StatePathError", "StateStatus", "SyncProgress", "TemporaryError", "WriteStrategy", "WrittenReport", "__version__",
+    "auth_from_env", "check_server", "load_settings", "report_schema", "status", "sync", "validate",
+    "write_metrics_textfile", "write_program_report",
 ]  # fmt: skip
 HEAVY = ("requests", "jwt", "fhir", "pydantic", "yaml", "tenacity", "prometheus_client", "urllib3")
 

@@ -36,6 +36,10 @@ COLUMNS = {
         "handoff_id", "patient_mrn", "kind", "requested_at", "status", "requester_id", "to_staff_id",
         "to_site_id", "priority", "via", "note",
     },
+    "enrollments.csv": {
+        "enrollment_id", "patient_mrn", "start_date", "status", "end_date", "end_reason", "peer_id", "team_id",
+        "site_id", "program",
+    },
 }  # fmt: skip
 REQUIRED = {
     "patients.csv": ("patient_mrn",),
@@ -44,6 +48,7 @@ REQUIRED = {
     "peer_contacts.csv": ("contact_id", "patient_mrn", "peer_id", "start", "mode", "status"),
     "care_team.csv": ("team_id", "patient_mrn", "staff_id", "role", "start_date"),
     "handoffs.csv": ("handoff_id", "patient_mrn", "kind", "requested_at", "status"),
+    "enrollments.csv": ("enrollment_id", "patient_mrn", "start_date", "status"),
 }
 GENDERS = {"female", "male", "other", "unknown"}
 DISCIPLINES = {

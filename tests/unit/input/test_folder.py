@@ -47,8 +47,8 @@ def test_every_other_csv_is_named_in_a_warning_with_the_closest_expected_name(tm
     f = folder(tmp_path)
     assert f.check() == [InputKind.PATIENTS]
     assert [(w.file, w.line, w.column, w.reason) for w in f.warnings] == [
-        ("budget.csv", None, None, "not an input file, not read (the input files are care_team.csv, handoffs.csv, "
-         "patients.csv, peer_contacts.csv, sites.csv, staff.csv)"),
+        ("budget.csv", None, None, "not an input file, not read (the input files are care_team.csv, "
+         "enrollments.csv, handoffs.csv, patients.csv, peer_contacts.csv, sites.csv, staff.csv)"),
         ("handoffs (1).csv", None, None, "not an input file, not read (the closest input file name is handoffs.csv)"),
         ("peer contacts.CSV", None, None,
          "not an input file, not read (the closest input file name is peer_contacts.csv)"),

@@ -447,7 +447,7 @@ def test_match_url_and_conditional_reference_encode_the_key() -> None:
 
 # --- 42 CFR Part 2 labels --------------------------------------------------------------------------------
 
-LABELLED = ("Patient", "Encounter", "Appointment", "CareTeam", "ServiceRequest", "Task")
+LABELLED = ("Patient", "Encounter", "Appointment", "CareTeam", "ServiceRequest", "Task", "EpisodeOfCare")
 
 
 def test_part2_labels_on_what_reveals_sud_treatment_and_the_patients_fhirpeer_creates() -> None:
@@ -529,6 +529,7 @@ def test_every_emitted_resource_is_valid_r4_and_uses_standard_or_namespaced_syst
         "CareTeam": 2,
         "ServiceRequest": len(contract.HANDOFF_KINDS) * len(contract.HANDOFF_STATUSES),
         "Task": len(contract.HANDOFF_KINDS) * len(contract.HANDOFF_STATUSES),  # a referral Task per handoff
+        "EpisodeOfCare": len(contract.ENROLLMENT_STATUSES) * 3,
     }
     # EMER exactly for in-person contacts in the ED: by setting, or with a blank setting at the ED site (S-1)
     with (tmp_path / "peer_contacts.csv").open(encoding="utf-8") as rows:

@@ -128,7 +128,12 @@ def test_the_page_is_self_contained(export: Path) -> None:
 def test_headline_and_display_server(export: Path) -> None:
     assert headline(report_for(export)) == [
         "Program report as of 2026-01-05 (America/New_York)",
-        "  month 1 engagement: 82% (41 of 50 eligible)",
+        "  engaged by program month — 1: 82% (41/50), 2: 76% (34/45), 3: 71% (30/42), 4: 57% (17/30), "
+        "5: 54% (14/26), 6: suppressed (suppressed/19)",
+        "  contact modes — telephone 72%, in person 25%, video suppressed",
+        "  contact minutes — median 25 (quartiles 11, 45)",
+        "  ED handoffs linked to a peer — 12 within 1 day, 17 within 7, of 24",
     ]
+    assert headline(report_for(export, suppress_below=0))[1].endswith("6: 42% (8/19)")
     assert display_server("http://u:p@127.0.0.1:8080/fhir/?a=1") == "http://127.0.0.1:8080/fhir/"
     assert display_server(None) is None

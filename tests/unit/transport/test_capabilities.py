@@ -189,7 +189,7 @@ def test_cerner_careteam_and_servicerequest_are_not_writable() -> None:
     assert "CareTeam: server allows neither create nor update — fhirpeer cannot write it" in blocking
     assert "ServiceRequest: server allows neither create nor update — fhirpeer cannot write it" in blocking
     assert {p.resource_type for p in plan.blocking} == {
-        "Patient", "Practitioner", "Organization", "CareTeam", "ServiceRequest",
+        "Patient", "Practitioner", "Organization", "CareTeam", "ServiceRequest", "EpisodeOfCare",
     }  # fmt: skip
     assert not plan.ok
 
