@@ -29,7 +29,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .api import ServerCheck, StateStatus, WrittenReport, check_server, status, sync, validate, write_program_report
-    from .domain import ConflictPolicy, Outcome, Rejection, ResourceType, WriteStrategy
+    from .domain import ConflictPolicy, FileSummary, InputWarning, Outcome, Rejection, ResourceType, WriteStrategy
     from .errors import (
         AuthError,
         ConfigError,
@@ -73,7 +73,9 @@ _EXPORTS: dict[str, str] = {
     "ConflictPolicy": "domain",
     "FatalError": "errors",
     "FhirpeerError": "errors",
+    "FileSummary": "domain",
     "InputFileError": "errors",
+    "InputWarning": "domain",
     "InternalError": "errors",
     "LockHeldError": "errors",
     "NoAuth": "transport.auth",
@@ -120,7 +122,9 @@ __all__ = [
     "ConflictPolicy",
     "FatalError",
     "FhirpeerError",
+    "FileSummary",
     "InputFileError",
+    "InputWarning",
     "InternalError",
     "LockHeldError",
     "NoAuth",

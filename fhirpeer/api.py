@@ -25,7 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .domain import OPTIONAL_TYPES, InputKind, ResourceType, WriteStrategy
+from .domain import OPTIONAL_TYPES, InputKind, InputWarning, ResourceType, WriteStrategy
 from .errors import ConfigError, FhirpeerError, InternalError, RejectionLimitExceeded, StatePathError
 from .input.folder import InputFolder
 from .mapping_files import Mappings, load_mappings
@@ -215,7 +215,7 @@ def check_server(settings: Settings, input_dir: str | Path | None = None, *, aut
     mappings = _mappings(settings)
     kinds: list[InputKind] = list(InputKind)
     if input_dir is not None:
-        kinds = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz)).check()
+        kinds = InputFolder.for_settings(Path(input_dir), mappings, settings).check()
     types = resource_types_of(kinds, MappingOptions.of(settings))
     clients = make_clients(settings, auth=auth)
     with clients[0] as client:
@@ -247,7 +247,7 @@ def sync(
         if settings.server:
             target = target_id(settings.server.strip().rstrip("/"), mappings.identifiers.namespace)
             refuse_placeholder_namespace(settings.server, mappings.identifiers.namespace)
-        folder = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz))
+        folder = InputFolder.for_settings(Path(input_dir), mappings, settings)
         types = resource_types_of(folder.check(), MappingOptions.of(settings))
         check_state_path(Path(settings.state))
         with RunLock(settings.state):
@@ -293,7 +293,7 @@ def _locked_sync(
                 report = run_sync(ctx)
             except FhirpeerError as exc:
                 if exc.report is not None:
-                    exc.report.warnings[:0] = server_warnings
+                    exc.report.warnings[:0] = _as_warnings(server_warnings)
                 raise
         finally:
             state.close()
@@ -301,7 +301,7 @@ def _locked_sync(
         for c in clients:
             c.close()
     report.server = settings.server
-    report.warnings[:0] = server_warnings
+    report.warnings[:0] = _as_warnings(server_warnings)
     return report
 
 
@@ -443,6 +443,11 @@ def _run_entry(row: Mapping[str, Any], still_current: int) -> dict[str, Any]:
         "counts": counts or {},
         "error": error,
     }
+
+
+def _as_warnings(server_warnings: list[str]) -> list[InputWarning]:
+    """The server's non-blocking problems as report warnings (about no file)."""
+    return [InputWarning(None, None, None, w) for w in server_warnings]
 
 
 # --- program report (issue 16) ---------------------------------------------------------------------------------

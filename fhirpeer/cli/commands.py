@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 
@@ -28,11 +29,13 @@ from .. import (
 from .logging_setup import configure_logging
 from .output import emit
 from .progress import progress_for
-from .render import outcomes_text, report_table, server_check_text, status_text
+from .render import outcomes_text, report_table, server_check_text, status_text, warning_lines
+
+warnings_log = logging.getLogger("fhirpeer.warnings")
 
 _SETTING_FLAGS = (
     "mappings", "site_timezone", "namespace", "server", "state", "batch_size", "workers", "conflict_policy",
-    "strategy", "log_format", "max_rejected",
+    "strategy", "log_format", "max_rejected", "encoding", "delimiter", "date_formats", "full_export",
 )  # fmt: skip
 
 
@@ -51,7 +54,10 @@ def _auth(settings: Settings) -> Auth | None:
 
 def deliver(report: RunReport, args: argparse.Namespace) -> None:
     """Write the run report and the metrics file the flags ask for — for every run, whatever its outcome. A
-    file that cannot be written is said on stderr; it never replaces the run's own exit code."""
+    file that cannot be written is said on stderr; it never replaces the run's own exit code. The run's warnings
+    go to the log (stderr), so JSON logs stay JSON lines."""
+    for line in warning_lines(report):
+        warnings_log.warning(line)
     targets = [
         (getattr(args, "report_json", None), report.write_json),
         (getattr(args, "metrics_textfile", None), lambda path: write_metrics_textfile(report, path)),

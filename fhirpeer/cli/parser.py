@@ -65,6 +65,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-format", choices=["text", "json"], help="log line format on stderr")
 
 
+def _input_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoding", help="the export files' encoding (default utf-8, a BOM allowed; e.g. cp1252)")
+    p.add_argument("--delimiter", help="cell delimiter: ',', ';' or tab (default: recognised from each header)")
+    p.add_argument(
+        "--date-format",
+        dest="date_formats",
+        action="append",
+        metavar="PATTERN",
+        help="a strptime pattern for dates and timestamps, tried after ISO 8601 (repeatable), e.g. '%%m/%%d/%%Y'",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fhirpeer",
@@ -78,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ndjson-out", type=Path, help="write the resources as FHIR NDJSON (one file per type)")
     p.add_argument("--bundles-out", type=Path, help="write the transaction Bundles that sync would send")
     _common(p)
+    _input_format(p)
 
     p = sub.add_parser("sync", help="sync an export to a FHIR server (idempotent, incremental)")
     p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
@@ -99,7 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the run's metrics here in the Prometheus text format (node-exporter textfile collector)",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument(
+        "--full-export",
+        action="store_true",
+        default=None,
+        help="the export holds every record: list the records earlier runs synced that it lacks (and retract them "
+        "when the config sets retract_absent: true)",
+    )
     _common(p)
+    _input_format(p)
 
     p = sub.add_parser("status", help="show the runs, the records currently rejected and the current conflicts")
     p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")

@@ -5,36 +5,77 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from .. import Outcome, OutcomesResult, ResourceType, RunReport, ServerCheck, StateStatus
+from .. import FileSummary, InputWarning, Outcome, OutcomesResult, ResourceType, RunReport, ServerCheck, StateStatus
 
 #: The outcome columns of a sync's summary table.
 SYNC_COLUMNS = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.FAILED, Outcome.SKIPPED)
 
 
 def report_table(report: RunReport, *, outcomes: Sequence[str] = SYNC_COLUMNS) -> str:
-    """A plain-text table of counts, then rejections grouped by reason."""
+    """A plain-text table of counts, how each file was read, then rejections and skipped records by reason (the
+    warnings go to the log: `warning_lines`)."""
     ordered = report.ordered_types()
+    if any(report.counts[t][Outcome.RETRACTED] for t in ordered):
+        outcomes = (*outcomes, Outcome.RETRACTED)
     width = max([len(t) for t in ordered] + [len("resource")])
     cells = [max(9, len(o)) for o in outcomes]
     lines = ["  ".join([f"{'resource':<{width}}", *(f"{o:>{w}}" for o, w in zip(outcomes, cells, strict=True))])]
     for t in ordered:
         counts = (f"{report.counts[t][o]:>{w}}" for o, w in zip(outcomes, cells, strict=True))
         lines.append("  ".join([f"{t:<{width}}", *counts]))
+    if report.files:
+        lines.append("\nfiles read:")
+        lines += [f"  {_file_line(f)}" for f in report.files]
     if report.rejected:
         lines.append(f"\n{len(report.rejected)} record(s) rejected:")
         for reason, n in Counter(r.group for r in report.rejected).most_common(15):
             examples = [r for r in report.rejected if r.group == reason][:3]
             where = ", ".join(f"{r.file}:{r.line}" for r in examples)
             lines.append(f"  {n:>6} × {reason}  (e.g. {where})")
+    if report.skipped_by_reason:
+        lines.append(f"\n{sum(report.skipped_by_reason.values())} record(s) skipped (valid, not sent):")
+        lines += [f"  {n:>6} × {reason}" for reason, n in report.skipped_by_reason.most_common()]
     if report.conflicts:
         lines.append(
             f"\n{len(report.conflicts)} conflict(s) left alone (changed on the server since fhirpeer wrote them):"
         )
         lines += [f"  {c.resource_type} {c.key}: {c.reason}" for c in report.conflicts[:10]]
-    if report.warnings:
-        lines.append("")
-        lines += [f"warning: {w}" for w in report.warnings[:10]]
     return "\n".join(lines)
+
+
+def _file_line(summary: FileSummary) -> str:
+    """``care_team.csv: 10 physical line(s) → 9 member row(s) → 3 CareTeam(s) (semicolon-separated)``."""
+    records = "member row(s)" if summary.resources is not None else "record(s)"
+    text = f"{summary.file}: {summary.lines} physical line(s) → {summary.records} {records}"
+    if summary.resources is not None:
+        text += f" → {summary.resources} CareTeam(s)"
+    if summary.delimiter != ",":
+        text += f" ({_DELIMITER_NAMES.get(summary.delimiter, repr(summary.delimiter))}-separated)"
+    return text
+
+
+_DELIMITER_NAMES = {";": "semicolon", "\t": "tab"}
+_WARNING_GROUPS_SHOWN = 20
+
+
+def warning_lines(report: RunReport) -> list[str]:
+    """The run's warnings for the log, grouped by file, column and reason, with example lines (every one of them
+    is in the report)."""
+    groups: dict[str, list[InputWarning]] = {}
+    for w in report.warnings:
+        groups.setdefault(w.group, []).append(w)
+    lines = []
+    for group, members in list(groups.items())[:_WARNING_GROUPS_SHOWN]:
+        numbered = [w.line for w in members if w.line]
+        where = ""
+        if numbered:
+            shown = ", ".join(str(n) for n in numbered[:5]) + (", …" if len(numbered) > 5 else "")
+            where = f" (line {shown})" if len(numbered) == 1 else f" ({len(numbered)} records: lines {shown})"
+        lines.append(f"{group}{where}")
+    if len(groups) > _WARNING_GROUPS_SHOWN:
+        hidden = len(groups) - _WARNING_GROUPS_SHOWN
+        lines.append(f"… and {hidden} more kinds of warning (all are in --report-json)")
+    return lines
 
 
 _COLUMNS = (

@@ -38,12 +38,14 @@ from ..records import Accepted, TeamRows
 from ..run_report import Conflict, RunReport
 from ..settings import Settings
 from ..transport.client import FhirClient
+from .coverage import ExportCoverage
 from .identity import owned_tag, run_source
 from .outgoing import Outgoing
 from .planner import Action, PlannedWrite, Planner, PlannerConfig
 from .provenance import ProvenanceTarget, ProvenanceWriter
 from .receiver import RECEIVER_KEPT, RECEIVER_OWNED_TYPES
 from .resolver import ReferenceResolver
+from .retraction import Retractor, settle_absent
 from .server_lookup import ServerLookup
 from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, RecordSynced, StateStore, Written
 from .strategies import STRATEGY_CLASSES, Strategy, WriteOutcome
@@ -127,6 +129,7 @@ class SyncEngine:
         )
         self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.resource)
         self._lookups: ExportLookups | None = None  # read when contacts come (after sites and enrollments)
+        self.coverage = ExportCoverage(ctx.state, keep_keys=settings.full_export)
         self.provenance: ProvenanceWriter | None = None
         has_provenance = {ResourceType.DEVICE, ResourceType.PROVENANCE} <= set(ctx.strategies)
         if settings.provenance and has_provenance and not ctx.dry_run:
@@ -160,7 +163,8 @@ class SyncEngine:
             self._progress(kind.resource_type, done, total, finished=True)
         if self.provenance is not None:
             self.provenance.flush()
-            self.report.warnings.extend(self.provenance.warnings)
+            for warning in self.provenance.warnings:
+                self.report.warn(warning)
 
     def _progress(self, resource_type: ResourceType, done: int, total: int | None, *, finished: bool) -> None:
         if self.ctx.on_progress is None:
@@ -177,6 +181,7 @@ class SyncEngine:
         rows = next(chunks, None)
         if rows is None:
             return None
+        self.coverage.note(kind, rows)
         records: list[Accepted | TeamRows] = []
         for row in rows:
             if isinstance(row, Rejection):
@@ -201,7 +206,7 @@ class SyncEngine:
                 continue
             mapped = map_one(record, self.ctx.mappings, self.ctx.options, lookups=lookups)
             if isinstance(mapped, Skipped):
-                self._count(mapped.resource_type, Outcome.SKIPPED)
+                self._skip(mapped)
                 continue
             pending[(kind.value, key)] = RecordSynced(
                 kind.value, key, fingerprints[key], tuple(i.resource_type for i in mapped)
@@ -379,6 +384,10 @@ class SyncEngine:
             with self._lock:
                 self.report.count(resource_type, outcome, n)
 
+    def _skip(self, skipped: Skipped) -> None:
+        with self._lock:
+            self.report.skip(skipped)
+
     def _conflict(self, resource_type: ResourceType, key: str, reason: str, item: MappedResource) -> None:
         with self._lock:
             self.report.conflicts.append(Conflict(resource_type, key, reason))
@@ -396,8 +405,7 @@ class SyncEngine:
 
     def _reject(self, rejection: Rejection) -> None:
         with self._lock:
-            self.report.reject(rejection)
-            self.report.count(rejection.resource_type, Outcome.FAILED)
+            self.report.reject_record(rejection)
             if rejection.resource_type.is_roster and rejection.id:
                 cause = f" ({rejection.column})" if rejection.column else ""
                 self._rejected_roots[(str(rejection.resource_type), rejection.id)] = (
@@ -405,6 +413,22 @@ class SyncEngine:
                 )
         log.debug("rejected %s:%s", rejection.file, rejection.line,
                   extra={"file": rejection.file, "line": rejection.line, "key": rejection.id})  # fmt: skip
+
+    # --- after the last kind ------------------------------------------------------------------------------------
+    def finish_export(self) -> None:
+        """Once every kind is synced: what reading the files found (warnings, lines → records per file), and the
+        records earlier runs synced that this export lacks (a warning; with --full-export listed, and retracted
+        when retract_absent is set)."""
+        settings = self.ctx.settings
+        self.report.warnings.extend(self.ctx.folder.warnings)
+        self.report.files = self.ctx.folder.summaries()
+        retractor = None
+        if settings.full_export and settings.retract_absent:
+            retractor = Retractor(
+                self.ctx.lookup_client, self.ctx.state, self.ctx.mappings, conflict_policy=settings.conflict_policy,
+                dry_run=self.ctx.dry_run, run_id=self.ctx.run_id,
+            )  # fmt: skip
+        settle_absent(self.ctx.folder, self.coverage, self.report, retractor, full=settings.full_export)
 
 
 def _owner(outcome: WriteOutcome) -> str:
@@ -460,7 +484,9 @@ def run_sync(ctx: SyncContext) -> RunReport:
     if not ctx.dry_run:
         report.started_at = ctx.state.begin_run(ctx.run_id, report.command, report.server)
     try:
-        SyncEngine(ctx, report).run()
+        engine = SyncEngine(ctx, report)
+        engine.run()
+        engine.finish_export()
     except ServerError as exc:
         error = _server_failure(exc, report)
         _stop(ctx, report, started, error, status="aborted" if error.exit_code == 5 else "failed")

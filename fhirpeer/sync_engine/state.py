@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from filelock import FileLock, Timeout
 
@@ -58,6 +58,11 @@ CREATE INDEX IF NOT EXISTS conflicts_target ON conflicts (target);
 _RUNS_ADDED = (("error_category", "TEXT"), ("error_message", "TEXT"))
 
 
+#: The hash recorded for a record fhirpeer retracted (marked entered-in-error because a full export no longer
+#: holds it): no content hashes to it, so the record is written again if it comes back.
+RETRACTED_HASH = "retracted"
+
+
 def target_id(server: str, namespace: str) -> str:
     return hashlib.sha256(f"{server.rstrip('/')}|{namespace}".encode()).hexdigest()[:16]
 
@@ -92,6 +97,15 @@ class Written:
     server_id: str | None
     version_id: str | None
     owner: str = OWNER_FHIRPEER
+
+
+class AbsentRow(NamedTuple):
+    """A synced record that the export being synced lacks."""
+
+    key: str
+    server_id: str | None
+    version_id: str | None
+    owner: str
 
 
 @dataclass(frozen=True)
@@ -273,6 +287,55 @@ class StateStore:
                 (self.target, str(resource_type), OWNER_FHIRPEER),
             ).fetchone()
         return int(row[0])
+
+    # --- what an export still holds -----------------------------------------------------------------
+    def count_live(self) -> dict[str, int]:
+        """Per type, the records synced and not retracted."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT resource_type, COUNT(*) FROM synced WHERE target=? AND hash<>? GROUP BY resource_type",
+                (self.target, RETRACTED_HASH),
+            )
+            return dict(rows.fetchall())
+
+    def count_known(self, resource_type: str, keys: Iterable[str]) -> int:
+        """How many of `keys` are synced and not retracted."""
+        keys = list(keys)
+        total = 0
+        with self._mutex:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                (n,) = self._db.execute(
+                    f"SELECT COUNT(*) FROM synced WHERE target=? AND resource_type=? AND hash<>? AND key IN ({marks})",
+                    (self.target, resource_type, RETRACTED_HASH, *chunk),
+                ).fetchone()
+                total += n
+        return total
+
+    def start_seen_keys(self) -> None:
+        """An empty temporary table (this connection only, gone when it closes) for the keys an export holds."""
+        with self._mutex:
+            self._db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seen_keys (resource_type TEXT NOT NULL, key TEXT NOT NULL, "
+                "PRIMARY KEY (resource_type, key)) WITHOUT ROWID"
+            )
+            self._db.execute("DELETE FROM temp.seen_keys")
+
+    def remember_seen(self, resource_type: str, keys: Iterable[str]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO temp.seen_keys VALUES (?,?)", ((resource_type, k) for k in keys))
+
+    def absent(self, resource_type: str) -> list[AbsentRow]:
+        """Each live synced record of `resource_type` not among the seen keys, in key order."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT key, server_id, version_id, owner FROM synced s WHERE target=? AND resource_type=? "
+                "AND hash<>? AND NOT EXISTS "
+                "(SELECT 1 FROM temp.seen_keys k WHERE k.resource_type=s.resource_type AND k.key=s.key) ORDER BY key",
+                (self.target, resource_type, RETRACTED_HASH),
+            )
+            return [AbsentRow(*row) for row in rows.fetchall()]
 
     # --- runs -------------------------------------------------------------------------------------
     def begin_run(self, run_id: str, command: str, server: str | None) -> str:

@@ -22,6 +22,7 @@ LAYERS: list[list[str]] = [
         "fhirpeer.contract",
         "fhirpeer.r4_value_sets",
         "fhirpeer.content_hash",
+        "fhirpeer.cell_values",
     ],
     ["fhirpeer.records", "fhirpeer.settings", "fhirpeer.run_report", "fhirpeer.transport", "fhirpeer.namespace_guard"],
     ["fhirpeer.mapping_files", "fhirpeer.run_metrics"],
