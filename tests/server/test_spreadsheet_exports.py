@@ -126,7 +126,7 @@ def test_semicolon_export_with_spreadsheet_headers_and_codes_lands(
     out, err, _ = outputs(capsys, report)
     assert code == 2
     problems = [line for line in err.splitlines() if "missing required column" in line]
-    assert len(problems) == 6  # every file in one run
+    assert len(problems) == 7  # every file in one run
     assert all("splits into the expected columns on semicolons" in p for p in problems)
     assert_no_patient_data(values, out, err)
     assert nothing_on_the_server(fhir_base_url, test_namespace)
@@ -333,6 +333,8 @@ def test_header_only_and_empty_files_are_warnings(fhir_base_url, test_namespace,
     expected = expected_keys(export)
     save_as(export / "handoffs.csv", [], fields=list(rows(export / "handoffs.csv")[0]))
     (export / "care_team.csv").write_bytes(b"")
+    enrollments = rows(export / "enrollments.csv")  # the teams and handoffs they name are gone with those files
+    write_rows(export / "enrollments.csv", [{**r, "team_id": "", "referral_handoff_id": ""} for r in enrollments])
     code, report = sync(fhir_base_url, test_namespace, export, tmp_path)
     _, err, _ = outputs(capsys, report)
     assert code == 0, report["rejected"]
