@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from ..errors import OutcomesLockHeld, StatePathError
-from .state import RunLock, check_state_path, sqlite_reason
+from .state import RunLock, check_state_path, immediate_transaction, sqlite_reason
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS handoff_outcomes (
@@ -105,16 +105,8 @@ class OutcomeStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._mutex:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db, self._mutex)
 
     def outcomes(self) -> dict[str, StoredOutcome]:
         """Every handoff's stored outcome, by handoff id."""

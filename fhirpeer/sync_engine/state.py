@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -187,16 +187,8 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._mutex:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db, self._mutex)
 
     # --- synced resources -------------------------------------------------------------------------
     def lookup(self, resource_type: str, keys: Iterable[str]) -> dict[str, SyncedRow]:
@@ -479,6 +471,19 @@ def check_state_path(path: Path) -> None:
                     f"state store {path} is not an SQLite database; point --state at a new path or at the file "
                     "an earlier sync created"
                 )
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection, mutex: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One write transaction (BEGIN IMMEDIATE: the write lock is taken at the start), rolled back on any error."""
+    with mutex:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
 
 def sqlite_reason(exc: BaseException) -> str:
