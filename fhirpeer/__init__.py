@@ -13,6 +13,7 @@ The public API (what the CLI itself uses; stable for schedulers such as Airflow)
     fhirpeer.validate("/data/exports/today")            # offline: map and check, send nothing
     check = fhirpeer.check_server(settings)            # capabilities, strategy per type, check.blocking
     fhirpeer.status(settings)                          # runs, quarantined records and conflicts, as data
+    fhirpeer.outcomes(settings, "outcomes.csv")        # handoff outcomes read back (incremental, polite polling)
     fhirpeer.write_program_report(settings, "report/")  # engagement report computed from the server
 
 Nothing in the package configures logging, prints or reads the environment unless asked to (`Settings.from_env`,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from .bulk.errors import BulkExportError
     from .bulk.importers.base import ImportStatus
     from .bulk.importers.google_credentials import GoogleCredentials
-    from .domain import ConflictPolicy, Outcome, Rejection, ResourceType, WriteStrategy
+    from .domain import ConflictPolicy, FileSummary, InputWarning, Outcome, Rejection, ResourceType, WriteStrategy
     from .errors import (
         AuthError,
         ConfigError,
@@ -61,7 +62,9 @@ if TYPE_CHECKING:
         StatePathError,
         TemporaryError,
     )
+    from .outcomes_api import OutcomesResult, outcomes
     from .program_report import ReportOptions
+    from .program_report.outcomes_report import OutcomesReport
     from .run_metrics import write_metrics_textfile
     from .run_report import RunReport, report_schema
     from .settings import Settings, load_settings
@@ -89,15 +92,19 @@ _EXPORTS: dict[str, str] = {
     "ConflictPolicy": "domain",
     "FatalError": "errors",
     "FhirpeerError": "errors",
+    "FileSummary": "domain",
     "GoogleCredentials": "bulk.importers.google_credentials",
     "ImportKind": "backfill.targets",
     "ImportStatus": "bulk.importers.base",
     "InputFileError": "errors",
+    "InputWarning": "domain",
     "InternalError": "errors",
     "LockHeldError": "errors",
     "NoAuth": "transport.auth",
     "NotFhirBase": "errors",
     "Outcome": "domain",
+    "OutcomesReport": "program_report.outcomes_report",
+    "OutcomesResult": "outcomes_api",
     "Rejection": "domain",
     "RejectionLimitExceeded": "errors",
     "ReportOptions": "program_report",
@@ -120,6 +127,7 @@ _EXPORTS: dict[str, str] = {
     "export_bulk": "api",
     "import_bulk": "api",
     "load_settings": "settings",
+    "outcomes": "outcomes_api",
     "report_schema": "run_report",
     "status": "api",
     "sync": "api",
@@ -141,15 +149,19 @@ __all__ = [
     "ConflictPolicy",
     "FatalError",
     "FhirpeerError",
+    "FileSummary",
     "GoogleCredentials",
     "ImportKind",
     "ImportStatus",
     "InputFileError",
+    "InputWarning",
     "InternalError",
     "LockHeldError",
     "NoAuth",
     "NotFhirBase",
     "Outcome",
+    "OutcomesReport",
+    "OutcomesResult",
     "Rejection",
     "RejectionLimitExceeded",
     "ReportOptions",
@@ -173,6 +185,7 @@ __all__ = [
     "export_bulk",
     "import_bulk",
     "load_settings",
+    "outcomes",
     "report_schema",
     "status",
     "sync",

@@ -29,7 +29,7 @@ from .backfill.export import BulkExportResult, PartLimits, export_bulk_files
 from .backfill.importing import ImportProgress, ImportRequest, checked_manifest, resolve_kind, run_import
 from .backfill.targets import AwsImportSettings, ImportKind
 from .bulk.manifest import Manifest
-from .domain import OPTIONAL_TYPES, InputKind, ResourceType, WriteStrategy
+from .domain import OPTIONAL_TYPES, InputKind, InputWarning, ResourceType, WriteStrategy
 from .errors import ConfigError, FhirpeerError, InternalError, RejectionLimitExceeded, StatePathError
 from .input.folder import InputFolder
 from .mapping_files import Mappings, load_mappings
@@ -47,6 +47,7 @@ from .transport.base_probe import read_capability_statement
 from .transport.capabilities import ServerCapabilities, StrategyPlan, choose_strategy, parse_capability_statement
 from .transport.capability_advice import cannot_write_lines, verdict_lines
 from .transport.client import FhirClient
+from .transport.referral_support import ReferralTaskSupport, referral_task_support
 from .transport.retry import RetryBudget, RetryPolicy
 
 log = logging.getLogger("fhirpeer.sync")
@@ -126,6 +127,13 @@ class ServerCheck:
         """The write strategy per resource type (None: fhirpeer cannot write it to this server)."""
         return {str(t): _name(self.plan.strategy_for(str(t))) for t in self.resource_types}
 
+    @property
+    def referral_tasks(self) -> ReferralTaskSupport | None:
+        """Task create/update and search by focus, owner and `_lastUpdated` (None: no handoffs to check for)."""
+        if ResourceType.TASK not in self.resource_types:
+            return None
+        return referral_task_support(self.capabilities)
+
     def verdict(self) -> list[str]:
         """The FHIR version check, strategies forced by configuration, whether the server can hold the export
         and, if not, what would make it work — as lines of text."""
@@ -147,6 +155,7 @@ class ServerCheck:
                 for p in self.plan.problems
             ],
             "blocking": self.blocking,
+            "referral_tasks": self.referral_tasks.to_dict() if self.referral_tasks else None,
         }
 
 
@@ -210,7 +219,7 @@ def check_server(settings: Settings, input_dir: str | Path | None = None, *, aut
     mappings = _mappings(settings)
     kinds: list[InputKind] = list(InputKind)
     if input_dir is not None:
-        kinds = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz)).check()
+        kinds = InputFolder.for_settings(Path(input_dir), mappings, settings).check()
     types = resource_types_of(kinds, MappingOptions.of(settings))
     clients = make_clients(settings, auth=auth)
     with clients[0] as client:
@@ -242,7 +251,7 @@ def sync(
         if settings.server:
             target = target_id(settings.server.strip().rstrip("/"), mappings.identifiers.namespace)
             refuse_placeholder_namespace(settings.server, mappings.identifiers.namespace)
-        folder = InputFolder(Path(input_dir), mappings, mappings.vocabulary(settings.tz))
+        folder = InputFolder.for_settings(Path(input_dir), mappings, settings)
         types = resource_types_of(folder.check(), MappingOptions.of(settings))
         check_state_path(Path(settings.state))
         with RunLock(settings.state):
@@ -278,6 +287,7 @@ def _locked_sync(
         try:
             check = _server_check(clients[0], types, settings, mappings)
             strategies, server_warnings = _strategies(check)
+            server_warnings += _referral_loop_warnings(check)
             ctx = SyncContext(
                 folder, settings, mappings, state, clients[0], clients[1:], strategies,
                 client_ids=client_ids_of(check.capabilities, settings), dry_run=dry_run,
@@ -287,7 +297,7 @@ def _locked_sync(
                 report = run_sync(ctx)
             except FhirpeerError as exc:
                 if exc.report is not None:
-                    exc.report.warnings[:0] = server_warnings
+                    exc.report.warnings[:0] = _as_warnings(server_warnings)
                 raise
         finally:
             state.close()
@@ -295,7 +305,7 @@ def _locked_sync(
         for c in clients:
             c.close()
     report.server = settings.server
-    report.warnings[:0] = server_warnings
+    report.warnings[:0] = _as_warnings(server_warnings)
     return report
 
 
@@ -354,6 +364,12 @@ def _strategies(check: ServerCheck) -> tuple[dict[ResourceType, WriteStrategy], 
         if strategy is not None:
             chosen[t] = strategy
     return chosen, [f"server: {p.message}" for p in check.plan.problems if not p.blocking]
+
+
+def _referral_loop_warnings(check: ServerCheck) -> list[str]:
+    """What the server lacks for receivers to find and answer the referral Tasks a sync writes."""
+    support = check.referral_tasks
+    return [f"server: {w}" for w in support.sync_warnings()] if support else []
 
 
 @dataclass(frozen=True)
@@ -431,6 +447,11 @@ def _run_entry(row: Mapping[str, Any], still_current: int) -> dict[str, Any]:
         "counts": counts or {},
         "error": error,
     }
+
+
+def _as_warnings(server_warnings: list[str]) -> list[InputWarning]:
+    """The server's non-blocking problems as report warnings (about no file)."""
+    return [InputWarning(None, None, None, w) for w in server_warnings]
 
 
 # --- program report (issue 16) ---------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     VALID = "valid"  # offline (`fhirpeer validate`): passed every check, nothing sent
+    RETRACTED = "retracted"  # absent from a declared full export: marked entered-in-error on the server
     ONLY_IF_EXISTS = "only_if_exists"  # offline: valid, sent only when the server already holds its key
 
 
@@ -189,13 +190,21 @@ class Skipped:
     resource_type: ResourceType
     key: str
     reason: str
+    file: str = ""
+
+    @property
+    def group(self) -> str:
+        """What skipped records are counted by in summaries: the file and the reason."""
+        return f"{self.file} {self.reason}" if self.file else self.reason
 
 
 @dataclass(frozen=True)
 class InputWarning:
-    """Something in the input worth a look that loses no record: a dropped optional cell, an unexpected file."""
+    """Something worth a look that loses no record: a dropped optional cell, an unexpected file, records an
+    earlier run synced that this export lacks (file, line when known, column — never a cell value). A warning
+    about the server rather than a file has no file."""
 
-    file: str
+    file: str | None
     line: int | None
     column: str | None
     reason: str
@@ -203,7 +212,31 @@ class InputWarning:
     def as_report(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason}
 
+    @property
+    def group(self) -> str:
+        """What warnings are grouped by in summaries: file, column and reason (not the line)."""
+        return " ".join(p for p in (self.file, f"{self.column}:" if self.column else None, self.reason) if p)
+
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
+        where = f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
         column = f" {self.column}:" if self.column else ""
-        return f"{where}{column} {self.reason}"
+        return f"{where}{column} {self.reason}".strip()
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    """How one input file was read: physical lines (header and blank lines included) → records → resources
+    (care_team.csv: member rows → CareTeams), and the delimiter found."""
+
+    file: str
+    lines: int
+    records: int
+    resources: int | None = None  # only where records and resources differ (care teams)
+    delimiter: str = ","
+
+    def as_report(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"file": self.file, "lines": self.lines, "records": self.records}
+        if self.resources is not None:
+            doc["resources"] = self.resources
+        doc["delimiter"] = self.delimiter
+        return doc

@@ -6,6 +6,7 @@
     │   └── NotFhirBase        2       the URL answers, but is no FHIR base (GET metadata: 404, no CapabilityStatement)
     ├── InputFileError         2       an input file cannot be read as a whole
     ├── LockHeldError          4       another sync holds the state store
+    │   └── OutcomesLockHeld   4       another `fhirpeer outcomes` run holds it
     ├── ServerError            3       anything the FHIR server said or did not say, before anything was written
     │   ├── ServerUnreachable  3       connection refused, DNS, timeouts after retries
     │   ├── AuthError          3       401/403 after one re-authentication, token endpoint refused
@@ -91,6 +92,14 @@ class LockHeldError(FhirpeerError):
     @property
     def advice(self) -> str:
         return "nothing was done; the next scheduled run will sync this export"
+
+
+class OutcomesLockHeld(LockHeldError):
+    """Another `fhirpeer outcomes` run is reading outcomes into the same state store."""
+
+    @property
+    def advice(self) -> str:
+        return "nothing was done; the next scheduled run writes the outcomes"
 
 
 @dataclass

@@ -11,6 +11,7 @@ name otherwise); and the vocabulary each coded input column accepts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import contract, r4_value_sets
+from .cell_values import DateFormats
 from .domain import InputKind, ResourceType
 from .errors import ConfigError
 from .records import RECORD_MODELS, Vocabulary
@@ -187,8 +189,9 @@ class Mappings(_Strict):
     def system_for(self, resource_type: str) -> str:
         return self.identifiers.systems[resource_type]
 
-    def vocabulary(self, tz: ZoneInfo) -> Vocabulary:
-        """The values each coded input column accepts, and the site time zone for naive timestamps."""
+    def vocabulary(self, tz: ZoneInfo, date_formats: Iterable[str] = ()) -> Vocabulary:
+        """How this site's cells are read: the values each coded input column accepts, the site time zone for
+        naive timestamps and the site's date layouts (strptime patterns tried after ISO 8601)."""
         return Vocabulary(
             modes=frozenset(self.encounter.type_by_mode),
             contact_statuses=frozenset(self.encounter.status) | frozenset(self.appointment.status),
@@ -206,6 +209,7 @@ class Mappings(_Strict):
             programs=frozenset(self.episodeofcare.programs),
             end_reasons=frozenset(self.episodeofcare.end_reasons),
             tz=tz,
+            date_formats=DateFormats.of(date_formats),
         )
 
     def input_files(self) -> dict[InputKind, str]:

@@ -29,7 +29,7 @@ def validate_export(
     """Map every record, check every resource, count; optionally write what would be sent."""
     started = time.perf_counter()
     report = RunReport(command="validate")
-    folder = InputFolder(input_dir, mappings, mappings.vocabulary(settings.tz))
+    folder = InputFolder.for_settings(input_dir, mappings, settings)
     kinds = folder.check()
     options = MappingOptions.of(settings)
     writers: list[NdjsonWriter | BundleFolderWriter] = []
@@ -39,22 +39,23 @@ def validate_export(
         writers.append(BundleFolderWriter(bundles_dir, mappings, settings.batch_size))
     keys: defaultdict[ResourceType, set[str]] = defaultdict(set)  # what this export would create, per type
     present = {t for k in kinds for t in k.resource_types}
-    dangling: Counter[str] = Counter()
+    dangling: Counter[tuple[str, str]] = Counter()
     try:
         for kind in kinds:
             for item in mapped_items(folder, kind, mappings, options):
                 if isinstance(item, Rejection):
-                    report.reject(item)
-                    report.count(item.resource_type, Outcome.FAILED)
+                    report.reject_record(item)
                 elif isinstance(item, Skipped):
-                    report.count(item.resource_type, Outcome.SKIPPED)
+                    report.skip(item)
                 else:
                     _accept(item, report, writers, keys, present, dangling, check_structure)
     finally:
         for writer in writers:
             writer.close()
-    for where, n in sorted(dangling.items()):
-        report.warnings.append(f"{where}: {n} reference(s) to keys not in this export (they must exist on the server)")
+    report.warnings.extend(folder.warnings)
+    report.files = folder.summaries()
+    for (file, column), n in sorted(dangling.items()):
+        report.warn(f"{n} reference(s) to keys not in this export (they must exist on the server)", file, None, column)
     report.seconds = time.perf_counter() - started
     report.exit_code = 1 if report.rejected else 0
     return report
@@ -66,7 +67,7 @@ def _accept(
     writers: list[NdjsonWriter | BundleFolderWriter],
     keys: defaultdict[ResourceType, set[str]],
     present: set[ResourceType],
-    dangling: Counter[str],
+    dangling: Counter[tuple[str, str]],
     check_structure: bool,
 ) -> None:
     problems = check_resource(item.resource) if check_structure else []
@@ -82,7 +83,7 @@ def _accept(
         return
     for ref in item.refs:  # an optional reference is dropped when its target is nowhere: it never dangles
         if not ref.optional and ref.resource_type in present and ref.key not in keys[ref.resource_type]:
-            dangling[f"{item.sources[0].file} {ref.column}"] += 1
+            dangling[(item.sources[0].file, ref.column)] += 1
     keys[item.resource_type].add(item.key)
     report.count(item.resource_type, Outcome.VALID)
     for writer in writers:

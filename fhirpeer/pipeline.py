@@ -110,8 +110,7 @@ def map_record(
         return [map_patient(rec, src, m, part2=part2)]
     if isinstance(rec, ContactRecord):
         if not is_sent(rec, m, options.send_text_contacts):
-            reason = f"mode {rec.mode} is not sent (configuration)"
-            return Skipped(contact_resource_type(rec, m), rec.contact_id, reason)
+            return Skipped(contact_resource_type(rec, m), rec.contact_id, _not_sent_reason(rec.mode), src.file)
         if lookups is not None:
             site_kind, episodes = lookups.site_kind(rec), lookups.episodes_of(rec)
         else:
@@ -165,3 +164,9 @@ def mapping_context(record: Accepted | TeamRows, lookups: ExportLookups | None) 
     if lookups is not None and isinstance(record, Accepted) and isinstance(record.record, ContactRecord):
         return lookups.context_of(record.record)
     return ""
+
+
+def _not_sent_reason(mode: str) -> str:
+    if mode == "text":
+        return "mode text: text contacts are not sent (setting send_text_contacts)"
+    return f"mode {mode}: not sent (send_modes in encounter.yaml)"

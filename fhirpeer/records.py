@@ -11,21 +11,29 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
+from .cell_values import ISO_ONLY, CodeLookup, DateFormats, npi_problem, parse_date, parse_timestamp
 from .domain import InputKind, Source
 
 _KEY_FORBIDDEN = re.compile(r"[|,$\\\x00-\x1f]")
-_NPI = re.compile(r"[0-9]{10}")
 _NUCC_TAXONOMY = re.compile(r"[0-9A-Z]{9}X")  # NUCC Health Care Provider Taxonomy: 10 characters, ends in X
+
+#: The Vocabulary attributes that hold a coded column's allowed values.
+CODED_VALUE_SETS = (
+    "modes", "contact_statuses", "settings", "purposes", "roles", "kinds", "handoff_statuses", "priorities", "via",
+    "genders", "disciplines", "site_kinds", "enrollment_statuses", "programs", "end_reasons",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The values each coded input column accepts, and the site time zone for naive timestamps."""
+    """How cells are read: the values each coded input column accepts, the site time zone for naive timestamps,
+    and the site's own date layouts (`date_formats`, tried after ISO 8601)."""
 
     modes: frozenset[str]
     contact_statuses: frozenset[str]
@@ -43,6 +51,12 @@ class Vocabulary:
     programs: frozenset[str]
     end_reasons: frozenset[str]
     tz: ZoneInfo
+    date_formats: DateFormats = ISO_ONLY
+
+    @cached_property
+    def lookups(self) -> dict[str, CodeLookup]:
+        """Each coded column's values, matched ignoring case and spacing (built once per run)."""
+        return {name: CodeLookup.of(getattr(self, name)) for name in CODED_VALUE_SETS}
 
 
 def _vocab(info: ValidationInfo) -> Vocabulary:
@@ -51,39 +65,33 @@ def _vocab(info: ValidationInfo) -> Vocabulary:
     return info.context["vocab"]
 
 
-def _one_of(value: str | None, allowed: frozenset[str]) -> str | None:
-    if value is None:
-        return None
-    if value not in allowed:
-        raise ValueError("unknown value")
-    return value
+def _note(info: ValidationInfo, field: str, reason: str) -> None:
+    """Record that part of a cell was left out (the reader turns notes into warnings)."""
+    notes = info.context.get("notes") if info.context else None
+    if notes is not None:
+        notes.append((field, reason))
 
 
-def _timestamp(value: Any, tz: ZoneInfo) -> datetime:
+def _timestamp(value: Any, info: ValidationInfo) -> datetime:
     if isinstance(value, datetime):
-        parsed = value
-    else:
-        text = str(value)
-        if "T" not in text and " " not in text:
-            raise ValueError("not an ISO 8601 timestamp (date and time)")
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError("not an ISO 8601 timestamp") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+        return value if value.tzinfo else value.replace(tzinfo=_vocab(info).tz)
+    vocab = _vocab(info)
+    return parse_timestamp(str(value), vocab.tz, vocab.date_formats)
 
 
-def _date(value: Any) -> date | None:
+def _date(value: Any, info: ValidationInfo) -> date | None:
     if value is None or isinstance(value, date):
         return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError("not an ISO 8601 date (YYYY-MM-DD)") from None
+    return parse_date(str(value), _vocab(info).date_formats)
 
 
 class Record(BaseModel):
-    """Base of every row model: strict fields, string keys checked for search-safe characters."""
+    """Base of every row model: strict fields, coded values matched ignoring case, identifiers checked for
+    search-safe characters.
+
+    Every problem is a field error (so one validation names them all) except checks across fields, which are
+    model errors: the reader drops an optional field's bad cell with a warning and rejects the record for any
+    other problem."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
     key_fields: ClassVar[tuple[str, ...]] = ()
@@ -91,23 +99,18 @@ class Record(BaseModel):
     # coded column → the Vocabulary attribute holding its allowed values (from the mapping files)
     coded_fields: ClassVar[dict[str, str]] = {}
 
-    @field_validator("*")
+    @field_validator("*", mode="before")
     @classmethod
-    def _coded_value_allowed(cls, value: Any, info: ValidationInfo) -> Any:
-        allowed = cls.coded_fields.get(info.field_name or "")
-        if allowed is None or value is None:
+    def _cell(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
             return value
-        return _one_of(value, getattr(_vocab(info), allowed))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _check_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in (*cls.key_fields, *cls.ref_fields):
-                value = data.get(name)
-                if isinstance(value, str) and _KEY_FORBIDDEN.search(value):
-                    raise ValueError(f"{name}: contains a character not allowed in an identifier (| , $ \\)")
-        return data
+        name = info.field_name or ""
+        if (name in cls.key_fields or name in cls.ref_fields) and _KEY_FORBIDDEN.search(value):
+            raise ValueError("contains a character not allowed in an identifier (| , $ \\)")
+        allowed = cls.coded_fields.get(name)
+        if allowed is None:
+            return value
+        return _vocab(info).lookups[allowed].code(value)
 
     @property
     def key(self) -> str:
@@ -123,7 +126,7 @@ class PatientRecord(Record):
     birth_date: date | None = None
     gender: str | None = None
 
-    _d = field_validator("birth_date", mode="before")(lambda v: _date(v))
+    _d = field_validator("birth_date", mode="before")(_date)
 
 
 class StaffRecord(Record):
@@ -141,8 +144,9 @@ class StaffRecord(Record):
     @field_validator("npi")
     @classmethod
     def _npi(cls, v: str | None) -> str | None:
-        if v is not None and not _NPI.fullmatch(v):
-            raise ValueError("must be 10 digits")
+        problem = None if v is None else npi_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("taxonomy")
@@ -178,10 +182,7 @@ class ContactRecord(Record):
     handoff_id: str | None = None  # the handoff this contact fulfils
     enrollment_id: str | None = None  # the program enrollment (EpisodeOfCare) it belongs to
 
-    @field_validator("start", mode="before")
-    @classmethod
-    def _start(cls, v: Any, info: ValidationInfo) -> datetime:
-        return _timestamp(v, _vocab(info).tz)
+    _start = field_validator("start", mode="before")(_timestamp)
 
     @field_validator("duration_min", mode="before")
     @classmethod
@@ -199,19 +200,26 @@ class ContactRecord(Record):
     @field_validator("purposes", mode="before")
     @classmethod
     def _split_purposes(cls, v: Any, info: ValidationInfo) -> tuple[str, ...]:
+        """Known purposes are kept; unknown ones are left out with a note (the rest of the cell still counts)."""
         if v is None:
             return ()
         items = tuple(p.strip() for p in str(v).split(";") if p.strip()) if isinstance(v, str) else tuple(v)
-        unknown = [p for p in items if p not in _vocab(info).purposes]
-        if unknown:
-            raise ValueError("unknown value")
-        return tuple(dict.fromkeys(items))
+        lookup = _vocab(info).lookups["purposes"]
+        known: list[str] = []
+        for item in items:
+            try:
+                known.append(lookup.code(item))
+            except ValueError:
+                _note(info, "purposes", f"unknown value (allowed: {lookup.allowed}); that entry is ignored")
+        return tuple(dict.fromkeys(known))
 
-    @model_validator(mode="after")
-    def _setting_only_in_person(self) -> ContactRecord:
-        if self.setting is not None and self.mode != "in_person":
-            raise ValueError("setting: only allowed for in_person contacts")
-        return self
+    @field_validator("setting")
+    @classmethod
+    def _setting_only_in_person(cls, v: str | None, info: ValidationInfo) -> str | None:
+        mode = info.data.get("mode")  # validated before setting (field order); absent when it was bad
+        if v is not None and mode is not None and mode != "in_person":
+            raise ValueError(f"only applies to in_person contacts, not {mode}")
+        return v
 
 
 class CareTeamMemberRecord(Record):
@@ -226,7 +234,7 @@ class CareTeamMemberRecord(Record):
     end_date: date | None = None
     site_id: str | None = None
 
-    _d = field_validator("start_date", "end_date", mode="before")(lambda v: _date(v))
+    _d = field_validator("start_date", "end_date", mode="before")(_date)
 
     @model_validator(mode="after")
     def _period_order(self) -> CareTeamMemberRecord:
@@ -251,10 +259,7 @@ class HandoffRecord(Record):
     via: str | None = None
     note: str | None = None
 
-    @field_validator("requested_at", mode="before")
-    @classmethod
-    def _requested(cls, v: Any, info: ValidationInfo) -> datetime:
-        return _timestamp(v, _vocab(info).tz)
+    _requested = field_validator("requested_at", mode="before")(_timestamp)
 
 
 class EnrollmentRecord(Record):
@@ -273,7 +278,7 @@ class EnrollmentRecord(Record):
     program: str | None = None
     referral_handoff_id: str | None = None
 
-    _d = field_validator("start_date", "end_date", mode="before")(lambda v: _date(v))
+    _d = field_validator("start_date", "end_date", mode="before")(_date)
 
     @model_validator(mode="after")
     def _period_order(self) -> EnrollmentRecord:
@@ -313,3 +318,8 @@ RECORD_MODELS: dict[InputKind, type[Record]] = {
 def required_fields(model: type[Record]) -> list[str]:
     """The fields a row must fill (their columns must be in the header)."""
     return [name for name, field in model.model_fields.items() if field.is_required()]
+
+
+def optional_fields(model: type[Record]) -> frozenset[str]:
+    """The fields a row may leave blank: a bad cell in one is dropped with a warning, not the record."""
+    return frozenset(name for name, field in model.model_fields.items() if not field.is_required())

@@ -2,8 +2,9 @@
 
 `RunReport.to_dict()` is the contract's `--report-json` document (with extra keys), described by the JSON
 Schema shipped beside this module (`run_report.schema.json`, `schema_version` below); `summary()` is the
-table printed at the end of a run. Neither ever holds resource content: business keys (row ids, MRNs) appear in
-`rejected[].id`, `conflicts[].id` and `changes`, and are replaced by salted hashes when `key_salt` is set.
+table printed at the end of a run. Neither ever holds resource content or cell values: business keys (row ids,
+MRNs) appear in `rejected[].id`, `conflicts[].id`, `absent[].id` and `changes`, and are replaced by salted hashes
+when `key_salt` is set.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .domain import Outcome, Rejection, ResourceType
+from .domain import FileSummary, InputWarning, Outcome, Rejection, ResourceType, Skipped, Stage
 
 #: Version of the `--report-json` document; bumped when a key changes meaning or disappears.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 SCHEMA_FILE = "run_report.schema.json"
 
 #: The outcomes every `counts` entry carries (others appear when they occurred).
@@ -58,6 +59,19 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class Absent:
+    """A record an earlier run synced that a declared full export no longer holds (and what was done with it)."""
+
+    file: str
+    resource_type: str
+    key: str
+    action: str  # reported | retracted | would retract | conflict | refused | gone
+
+    def as_report(self) -> dict[str, str]:
+        return {"file": self.file, "resourceType": self.resource_type, "id": self.key, "action": self.action}
+
+
+@dataclass(frozen=True)
 class ReportError:
     """Why a run did not finish cleanly: the exception family's category and its (PHI-free) message."""
 
@@ -80,7 +94,10 @@ class RunReport:
     rejected: list[Rejection] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     kept_by_receiver: list[Conflict] = field(default_factory=list)  # referral Tasks/requests the receiver moved
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[InputWarning] = field(default_factory=list)
+    files: list[FileSummary] = field(default_factory=list)
+    skipped_by_reason: Counter[str] = field(default_factory=Counter)
+    absent: list[Absent] = field(default_factory=list)  # with --full-export: synced before, not in this export
     retries: int = 0
     started_at: str = ""
     finished_at: str = ""
@@ -100,6 +117,20 @@ class RunReport:
 
     def reject(self, rejection: Rejection) -> None:
         self.rejected.append(rejection)
+
+    def reject_record(self, rejection: Rejection) -> None:
+        """List a rejection and count it as a failed resource — except a care-team member row refused on input:
+        its team still syncs without it, and CareTeam counts count teams."""
+        self.rejected.append(rejection)
+        if not (rejection.resource_type is ResourceType.CARE_TEAM and rejection.stage is Stage.INPUT):
+            self.count(rejection.resource_type, Outcome.FAILED)
+
+    def skip(self, skipped: Skipped) -> None:
+        self.count(skipped.resource_type, Outcome.SKIPPED)
+        self.skipped_by_reason[skipped.group] += 1
+
+    def warn(self, reason: str, file: str | None = None, line: int | None = None, column: str | None = None) -> None:
+        self.warnings.append(InputWarning(file, line, column, reason))
 
     def fail(self, category: str, message: str) -> None:
         self.error = ReportError(category, message)
@@ -140,9 +171,12 @@ class RunReport:
             "changes": self._changes() if self.record_keys else None,
             "rejected": [{**r.as_report(), "id": self.shown_key(r.id)} for r in self.rejected],
             "rejected_by_reason": dict(Counter(r.group for r in self.rejected).most_common()),
+            "skipped_by_reason": dict(self.skipped_by_reason.most_common()),
             "conflicts": [{**c.as_report(), "id": self.shown_key(c.key)} for c in self.conflicts],
             "changed_by_receiver": [{**c.as_report(), "id": self.shown_key(c.key)} for c in self.kept_by_receiver],
-            "warnings": self.warnings,
+            "warnings": [w.as_report() for w in self.warnings],
+            "files": [f.as_report() for f in self.files],
+            "absent": [{**a.as_report(), "id": self.shown_key(a.key)} for a in self.absent],
             "retries": self.retries,
         }
 

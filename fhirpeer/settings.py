@@ -10,11 +10,13 @@ reads them (from an environment mapping or files) only where the caller asks it 
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +71,12 @@ class Settings(BaseModel):
     namespace: str | None = None  # overrides mappings/identifiers.yaml `namespace`
     mappings: Path | None = None  # a site's edited copy of mappings/
     site_timezone: str = "UTC"
+    # how the site's spreadsheets save their CSV files
+    encoding: str = "utf-8"  # a BOM is allowed; e.g. cp1252 for Excel's "CSV (Comma delimited)" on Windows
+    delimiter: str | None = None  # None: recognised from each header (comma, semicolon or tab)
+    date_formats: list[str] = []  # strptime patterns tried in order after ISO 8601, e.g. "%m/%d/%Y %I:%M %p"
+    full_export: bool = False  # the export holds every record: what it lacks was removed at the source
+    retract_absent: bool = False  # with full_export: mark records absent from it entered-in-error on the server
     part2_labels: bool = True
     send_text_contacts: bool = False
     state: Path = Path(".fhirpeer/state.sqlite")
@@ -111,6 +119,38 @@ class Settings(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("unknown IANA time zone") from exc
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError as exc:
+            raise ValueError("unknown encoding (e.g. utf-8, cp1252, latin-1, utf-16)") from exc
+        return value
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _one_delimiter(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        named = _DELIMITER_NAMES.get(str(value).strip().casefold(), value)
+        if named not in _DELIMITER_NAMES.values():
+            raise ValueError("must be a comma, a semicolon or a tab (',', ';', 'tab')")
+        return named
+
+    @field_validator("date_formats")
+    @classmethod
+    def _strptime_patterns(cls, value: list[str]) -> list[str]:
+        sample = datetime(2026, 11, 23, 14, 30, 5)
+        for pattern in value:
+            try:
+                datetime.strptime(sample.strftime(pattern), pattern)
+            except ValueError as exc:
+                raise ValueError("each entry must be a strptime pattern such as %m/%d/%Y") from exc
+            if "%" not in pattern:
+                raise ValueError("each entry must be a strptime pattern such as %m/%d/%Y")
         return value
 
     @field_validator("batch_size", "workers", "max_attempts")
@@ -169,6 +209,9 @@ class Settings(BaseModel):
         then `overrides` (None values mean "not given")."""
         env = os.environ if environ is None else environ
         return _build(config_file, _from_environ(env), overrides)
+
+
+_DELIMITER_NAMES = {",": ",", "comma": ",", ";": ";", "semicolon": ";", "\t": "\t", "tab": "\t"}
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
@@ -230,7 +273,8 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
-    """FHIRPEER_<SETTING> variables; dict settings are given as JSON (`{"CareTeam": "client_id_put"}`)."""
+    """FHIRPEER_<SETTING> variables; dict and list settings are given as JSON (`{"CareTeam": "client_id_put"}`,
+    `["%m/%d/%Y"]`)."""
     found: dict[str, tuple[str, Any]] = {}
     for name, field_info in Settings.model_fields.items():
         variable = ENV_PREFIX + name.upper()
@@ -238,10 +282,12 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
         if raw is None or raw == "":
             continue
         value: Any = raw
-        if field_info.annotation is not None and "dict" in str(field_info.annotation):
+        annotation = str(field_info.annotation)
+        if "dict" in annotation or "list" in annotation:
             try:
                 value = json.loads(raw)
             except ValueError:
-                raise ConfigError(f"{variable}: must be a JSON object") from None
+                kind = "object" if "dict" in annotation else "array"
+                raise ConfigError(f"{variable}: must be a JSON {kind}") from None
         found[name] = (variable, value)
     return found

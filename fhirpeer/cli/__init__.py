@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Sequence
 
-from .. import FhirpeerError, InternalError, RunReport
+from .. import FhirpeerError, InternalError, OutcomesReport, RunReport
 from . import output
 from .parser import build_parser
 
@@ -58,9 +58,13 @@ def _say_failure(exc: FhirpeerError, args: argparse.Namespace) -> None:
         _stderr(f"fhirpeer: {exc.advice}")
 
 
-def _stopped_report(args: argparse.Namespace, exit_code: int, category: str, message: str) -> RunReport:
+def _stopped_report(
+    args: argparse.Namespace, exit_code: int, category: str, message: str
+) -> RunReport | OutcomesReport:
     """A report for a run that stopped before the API could make one (bad settings, say)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if args.command == "outcomes":
+        return OutcomesReport.stopped(exit_code, category, message, server=getattr(args, "server", None), at=now)
     command = "sync --dry-run" if getattr(args, "dry_run", False) else str(args.command)
     report = RunReport(command=command, server=getattr(args, "server", None), started_at=now, finished_at=now)
     report.exit_code = exit_code
@@ -68,11 +72,14 @@ def _stopped_report(args: argparse.Namespace, exit_code: int, category: str, mes
     return report
 
 
-def _deliver_failure(report: RunReport, args: argparse.Namespace) -> None:
+def _deliver_failure(report: RunReport | OutcomesReport, args: argparse.Namespace) -> None:
     """The run report and metrics of a failed run (written for every run, whatever the outcome)."""
-    from .commands import deliver
+    from .commands import deliver, deliver_outcomes
 
-    deliver(report, args)
+    if isinstance(report, OutcomesReport):
+        deliver_outcomes(report, args)
+    else:
+        deliver(report, args)
 
 
 def _stderr(line: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 
@@ -16,6 +17,7 @@ from .. import (
     ImportKind,
     ImportStatus,
     Outcome,
+    OutcomesReport,
     ReportOptions,
     RunReport,
     Settings,
@@ -23,6 +25,7 @@ from .. import (
     check_server,
     export_bulk,
     import_bulk,
+    outcomes,
     status,
     sync,
     validate,
@@ -32,11 +35,13 @@ from .. import (
 from .logging_setup import configure_logging
 from .output import emit
 from .progress import progress_for
-from .render import report_table, server_check_text, status_text
+from .render import outcomes_text, report_table, server_check_text, status_text, warning_lines
+
+warnings_log = logging.getLogger("fhirpeer.warnings")
 
 _SETTING_FLAGS = (
     "mappings", "site_timezone", "namespace", "server", "state", "batch_size", "workers", "conflict_policy",
-    "strategy", "log_format", "max_rejected",
+    "strategy", "log_format", "max_rejected", "encoding", "delimiter", "date_formats", "full_export",
 )  # fmt: skip
 
 
@@ -55,7 +60,10 @@ def _auth(settings: Settings) -> Auth | None:
 
 def deliver(report: RunReport, args: argparse.Namespace) -> None:
     """Write the run report and the metrics file the flags ask for — for every run, whatever its outcome. A
-    file that cannot be written is said on stderr; it never replaces the run's own exit code."""
+    file that cannot be written is said on stderr; it never replaces the run's own exit code. The run's warnings
+    go to the log (stderr), so JSON logs stay JSON lines."""
+    for line in warning_lines(report):
+        warnings_log.warning(line)
     targets = [
         (getattr(args, "report_json", None), report.write_json),
         (getattr(args, "metrics_textfile", None), lambda path: write_metrics_textfile(report, path)),
@@ -120,6 +128,25 @@ def run_check_server(args: argparse.Namespace) -> int:
     else:
         emit(server_check_text(check), end="")
     return 0 if check.ok else 1
+
+
+def run_outcomes(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    result = outcomes(settings, args.out, since=args.since, force=args.force, auth=_auth(settings))
+    emit(outcomes_text(result))
+    deliver_outcomes(result.report, args)
+    return result.report.exit_code
+
+
+def deliver_outcomes(report: OutcomesReport, args: argparse.Namespace) -> None:
+    """Write the outcomes run report where --report-json asks (a failure to write it is said on stderr)."""
+    if args.report_json is None:
+        return
+    try:
+        report.write_json(args.report_json)
+    except OSError as exc:
+        print(f"fhirpeer: could not write {args.report_json}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from .. import ConflictPolicy, ImportKind, WriteStrategy, __version__
@@ -37,6 +37,14 @@ def rejection_limit(text: str) -> str:
     return text.strip()
 
 
+def date_or_datetime(text: str) -> date | datetime:
+    """An argparse type: an ISO 8601 date (2026-11-01) or date and time (2026-11-01T08:00:00-05:00)."""
+    try:
+        return date.fromisoformat(text) if len(text.strip()) == 10 else datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an ISO 8601 date or date-time, not {text!r}") from None
+
+
 def _verbose(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging (ids and statuses only, never PHI); tracebacks"
@@ -57,6 +65,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-format", choices=["text", "json"], help="log line format on stderr")
 
 
+def _input_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoding", help="the export files' encoding (default utf-8, a BOM allowed; e.g. cp1252)")
+    p.add_argument("--delimiter", help="cell delimiter: ',', ';' or tab (default: recognised from each header)")
+    p.add_argument(
+        "--date-format",
+        dest="date_formats",
+        action="append",
+        metavar="PATTERN",
+        help="a strptime pattern for dates and timestamps, tried after ISO 8601 (repeatable), e.g. '%%m/%%d/%%Y'",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fhirpeer",
@@ -70,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ndjson-out", type=Path, help="write the resources as FHIR NDJSON (one file per type)")
     p.add_argument("--bundles-out", type=Path, help="write the transaction Bundles that sync would send")
     _common(p)
+    _input_format(p)
 
     p = sub.add_parser("sync", help="sync an export to a FHIR server (idempotent, incremental)")
     p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
@@ -91,7 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the run's metrics here in the Prometheus text format (node-exporter textfile collector)",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument(
+        "--full-export",
+        action="store_true",
+        default=None,
+        help="the export holds every record: list the records earlier runs synced that it lacks (and retract them "
+        "when the config sets retract_absent: true)",
+    )
     _common(p)
+    _input_format(p)
 
     p = sub.add_parser("status", help="show the runs, the records currently rejected and the current conflicts")
     p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
@@ -107,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print capabilities, strategies and problems as JSON")
     _verbose(p)
 
+    _outcomes_parser(sub)
     p = sub.add_parser(
         "report", help="engagement report computed from what the server holds (report.html, summary.json, CSVs)"
     )
@@ -202,3 +232,26 @@ def _bulk_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no poll lines on stderr")
     _common(p)
+
+
+def _outcomes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "outcomes", help="read what became of each handoff back from the server into a CSV (incremental)"
+    )
+    p.add_argument("--server", help="FHIR base URL (or FHIRPEER_SERVER)")
+    p.add_argument("--out", type=Path, required=True, help="the outcomes CSV, written complete on every run")
+    p.add_argument(
+        "--since", type=date_or_datetime, metavar="DATE",
+        help="read what changed after this date or date-time instead of since the last outcomes run",
+    )  # fmt: skip
+    p.add_argument(
+        "--force", action="store_true", help="poll the server even if the last poll is less than 15 minutes old"
+    )
+    p.add_argument("--state", type=Path, help="state store (default .fhirpeer/state.sqlite; the sync's)")
+    p.add_argument("--config", type=Path, help="YAML config file (settings; never secrets)")
+    p.add_argument("--mappings", type=Path, help="a site's edited copy of the mapping files")
+    p.add_argument("--namespace", help="identifier namespace URI (overrides identifiers.yaml)")
+    p.add_argument("--timezone", dest="site_timezone", help="IANA zone for dates without an offset")
+    p.add_argument("--report-json", type=Path, help="write the run report (JSON) here, whatever the outcome")
+    _verbose(p)
+    p.add_argument("--log-format", choices=["text", "json"], help="log line format on stderr")

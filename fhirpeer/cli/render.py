@@ -5,36 +5,77 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from .. import Outcome, ResourceType, RunReport, ServerCheck, StateStatus
+from .. import FileSummary, InputWarning, Outcome, OutcomesResult, ResourceType, RunReport, ServerCheck, StateStatus
 
 #: The outcome columns of a sync's summary table.
 SYNC_COLUMNS = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.FAILED, Outcome.SKIPPED)
 
 
 def report_table(report: RunReport, *, outcomes: Sequence[str] = SYNC_COLUMNS) -> str:
-    """A plain-text table of counts, then rejections grouped by reason."""
+    """A plain-text table of counts, how each file was read, then rejections and skipped records by reason (the
+    warnings go to the log: `warning_lines`)."""
     ordered = report.ordered_types()
+    if any(report.counts[t][Outcome.RETRACTED] for t in ordered):
+        outcomes = (*outcomes, Outcome.RETRACTED)
     width = max([len(t) for t in ordered] + [len("resource")])
     cells = [max(9, len(o)) for o in outcomes]
     lines = ["  ".join([f"{'resource':<{width}}", *(f"{o:>{w}}" for o, w in zip(outcomes, cells, strict=True))])]
     for t in ordered:
         counts = (f"{report.counts[t][o]:>{w}}" for o, w in zip(outcomes, cells, strict=True))
         lines.append("  ".join([f"{t:<{width}}", *counts]))
+    if report.files:
+        lines.append("\nfiles read:")
+        lines += [f"  {_file_line(f)}" for f in report.files]
     if report.rejected:
         lines.append(f"\n{len(report.rejected)} record(s) rejected:")
         for reason, n in Counter(r.group for r in report.rejected).most_common(15):
             examples = [r for r in report.rejected if r.group == reason][:3]
             where = ", ".join(f"{r.file}:{r.line}" for r in examples)
             lines.append(f"  {n:>6} × {reason}  (e.g. {where})")
+    if report.skipped_by_reason:
+        lines.append(f"\n{sum(report.skipped_by_reason.values())} record(s) skipped (valid, not sent):")
+        lines += [f"  {n:>6} × {reason}" for reason, n in report.skipped_by_reason.most_common()]
     if report.conflicts:
         lines.append(
             f"\n{len(report.conflicts)} conflict(s) left alone (changed on the server since fhirpeer wrote them):"
         )
         lines += [f"  {c.resource_type} {c.key}: {c.reason}" for c in report.conflicts[:10]]
-    if report.warnings:
-        lines.append("")
-        lines += [f"warning: {w}" for w in report.warnings[:10]]
     return "\n".join(lines)
+
+
+def _file_line(summary: FileSummary) -> str:
+    """``care_team.csv: 10 physical line(s) → 9 member row(s) → 3 CareTeam(s) (semicolon-separated)``."""
+    records = "member row(s)" if summary.resources is not None else "record(s)"
+    text = f"{summary.file}: {summary.lines} physical line(s) → {summary.records} {records}"
+    if summary.resources is not None:
+        text += f" → {summary.resources} CareTeam(s)"
+    if summary.delimiter != ",":
+        text += f" ({_DELIMITER_NAMES.get(summary.delimiter, repr(summary.delimiter))}-separated)"
+    return text
+
+
+_DELIMITER_NAMES = {";": "semicolon", "\t": "tab"}
+_WARNING_GROUPS_SHOWN = 20
+
+
+def warning_lines(report: RunReport) -> list[str]:
+    """The run's warnings for the log, grouped by file, column and reason, with example lines (every one of them
+    is in the report)."""
+    groups: dict[str, list[InputWarning]] = {}
+    for w in report.warnings:
+        groups.setdefault(w.group, []).append(w)
+    lines = []
+    for group, members in list(groups.items())[:_WARNING_GROUPS_SHOWN]:
+        numbered = [w.line for w in members if w.line]
+        where = ""
+        if numbered:
+            shown = ", ".join(str(n) for n in numbered[:5]) + (", …" if len(numbered) > 5 else "")
+            where = f" (line {shown})" if len(numbered) == 1 else f" ({len(numbered)} records: lines {shown})"
+        lines.append(f"{group}{where}")
+    if len(groups) > _WARNING_GROUPS_SHOWN:
+        hidden = len(groups) - _WARNING_GROUPS_SHOWN
+        lines.append(f"… and {hidden} more kinds of warning (all are in --report-json)")
+    return lines
 
 
 _COLUMNS = (
@@ -135,6 +176,47 @@ def status_text(status: StateStatus) -> str:
     return "\n".join(lines)
 
 
+def referral_task_lines(check: ServerCheck) -> list[str]:
+    """Task create/update and search by focus, owner and `_lastUpdated`, and what is missing for the handoff loop
+    (nothing when the export has no handoffs)."""
+    support = check.referral_tasks
+    if support is None:
+        return []
+    lines = [
+        "",
+        "referral Tasks (closing the loop on handoffs):",
+        f"  Task create: {_yes(support.create)}, update: {_yes(support.update)}; search by focus: "
+        f"{_yes(support.by_focus)}, by owner: {_yes(support.by_owner)}, by _lastUpdated: "
+        f"{_yes(support.by_last_updated)}",
+    ]
+    lines += [f"  warning: {w}" for w in (*support.sync_warnings(), *support.outcomes_warnings())]
+    return lines
+
+
 def server_check_text(check: ServerCheck) -> str:
-    """The capabilities table, the strategy per type, problems and the verdict."""
-    return render_capability_table(check) + "\n".join(check.verdict()) + "\n"
+    """The capabilities table, the strategy per type, problems, the referral Task support and the verdict."""
+    return render_capability_table(check) + "\n".join([*referral_task_lines(check), *check.verdict()]) + "\n"
+
+
+def outcomes_text(result: OutcomesResult) -> str:
+    """How an outcomes run read the server, the handoffs per outcome, what changed, the CSV and the warnings."""
+    r = result.report
+    if not r.polled:
+        head = f"outcomes run {r.run_id}: not polled — written from the state store"
+    elif r.full_read:
+        head = f"outcomes run {r.run_id}: read every handoff ({r.redecided} decided)"
+    else:
+        head = f"outcomes run {r.run_id}: read what changed since {r.since} ({r.redecided} handoff(s) decided again)"
+    names = list(r.counts)
+    widths = [max(len(n), 9) for n in names]
+    lines = [
+        head,
+        "  ".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True)),
+        "  ".join(f"{r.counts[n]:>{w}}" for n, w in zip(names, widths, strict=True)),
+    ]
+    if r.polled:
+        moved = ", ".join(f"{len(keys)} {o}" for o, keys in r.changes.items() if keys)
+        lines.append(f"changed since the last run: {r.changed}" + (f" (now {moved})" if moved else ""))
+    lines.append(f"wrote {result.path} ({r.handoffs} handoff(s)); exit code {r.exit_code}")
+    lines += [f"warning: {w}" for w in r.warnings[:10]]
+    return "\n".join(lines)

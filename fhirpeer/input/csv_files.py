@@ -1,125 +1,208 @@
-"""Streaming CSV reading: one input file → domain records or rejections, never the whole file in memory.
+"""Streaming CSV reading: one input file → domain records, rejections and warnings, never the whole file in memory.
 
-UTF-8 with or without BOM, LF or CRLF, RFC 4180 quoting, header-driven (column names resolved from
-`mappings/columns.yaml`), unknown columns ignored, blank cells mean absent. A rejection names the file,
-the physical line the record starts on (header = line 1), the record id, the column and the reason —
-never the cell's value.
+The site's encoding (UTF-8 with or without BOM by default), LF, CR LF or CR, RFC 4180 quoting, the delimiter set
+or recognised from the header, header-driven (column names matched as spreadsheets spell them), unknown columns
+ignored, blank cells mean absent. A bad required cell rejects the record; a bad or inapplicable optional cell is
+dropped with a warning and the record is kept. A rejection or warning names the file, the physical line the record
+starts on (header = line 1), the record id, the column and the reason — never a cell's value.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from ..domain import InputKind, Rejection, Source
+from ..domain import InputKind, InputWarning, Rejection, Source
 from ..errors import InputFileError
 from ..mapping_files import FileColumns
-from ..records import RECORD_MODELS, Accepted, Vocabulary, required_fields
+from ..records import RECORD_MODELS, Accepted, Record, Vocabulary, optional_fields
+from .decoding import DEFAULT_FORMAT, TextFormat, open_text, undecodable
+from .headers import FileLayout, read_layout
+from .physical_records import PhysicalRecords, UnbalancedQuote
+
+_MAX_ECHOED_ID = 64
 
 
-def check_header(path: Path, kind: InputKind, columns: FileColumns) -> dict[str, int]:
-    """Read just the header; return field → column index, or raise naming the missing required columns."""
-    with _open(path) as handle:
+@dataclass
+class FileTally:
+    """What reading one file found: physical lines (header included) and records (blank lines excluded)."""
+
+    lines: int = 0
+    records: int = 0
+
+
+def check_header(
+    path: Path, kind: InputKind, columns: FileColumns, fmt: TextFormat = DEFAULT_FORMAT
+) -> FileLayout | None:
+    """Read just the header: the file's layout, None for an empty file; InputFileError naming what is wrong."""
+    with open_text(path, fmt) as handle:
         try:
-            header = next(csv.reader(handle), None)
+            header = handle.readline()
         except UnicodeDecodeError:
-            raise InputFileError(f"{path.name}: not UTF-8 text (in the header)") from None
-        except csv.Error as exc:
-            raise InputFileError(f"{path.name}: malformed CSV header ({exc})") from None
-    if header is None:
-        raise InputFileError(f"{path.name}: empty file (a header row is required)")
-    return _field_positions(path, header, kind, columns)
+            raise undecodable(path, fmt) from None
+    if not header:
+        return None
+    if not header.strip():
+        raise InputFileError(f"{path.name}: line 1 is blank: the header row must be the first line")
+    return read_layout(path.name, header, kind, columns, fmt.delimiter)
 
 
-def scan_rows(path: Path) -> int:
-    """Decode and parse a whole file once (about a million rows a second) so that an encoding or CSV error
-    anywhere in it stops the run before anything is written; returns the number of data rows."""
-    with _open(path) as handle:
-        reader = csv.reader(handle)
+def scan_rows(path: Path, layout: FileLayout, fmt: TextFormat = DEFAULT_FORMAT) -> int:
+    """Decode and parse a whole file once (about a million rows a second), so that a byte that does not decode
+    anywhere in it stops the run before anything is written; returns the number of rows after the header."""
+    rows = 0
+    with open_text(path, fmt) as handle:
+        reader = csv.reader(handle, delimiter=layout.delimiter)
         try:
-            return max(sum(1 for _ in reader) - 1, 0)
+            while True:
+                try:
+                    for _ in reader:
+                        rows += 1
+                    break
+                except csv.Error:  # a runaway quoted cell: read_records reports its record
+                    continue
         except UnicodeDecodeError:
-            raise InputFileError(f"{path.name}: not UTF-8 text (after line {reader.line_num})") from None
-        except csv.Error as exc:
-            raise InputFileError(f"{path.name}: malformed CSV at line {reader.line_num + 1} ({exc})") from None
-
-
-def _field_positions(path: Path, header: list[str], kind: InputKind, columns: FileColumns) -> dict[str, int]:
-    index = {name.strip(): i for i, name in enumerate(header)}
-    missing = [columns.column(f) for f in required_fields(RECORD_MODELS[kind]) if columns.column(f) not in index]
-    if missing:
-        raise InputFileError(f"{path.name}: missing required column(s): {', '.join(missing)}")
-    return {field: index[col] for field, col in columns.columns.items() if col in index}
-
-
-def _open(path: Path) -> Any:
-    try:
-        return path.open("r", encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from None
+            raise undecodable(path, fmt) from None
+    return max(rows - 1, 0)
 
 
 def read_records(
-    path: Path, kind: InputKind, columns: FileColumns, vocab: Vocabulary
-) -> Iterator[Accepted | Rejection]:
-    """Yield each data row of `path` as an Accepted record or a Rejection, streaming."""
-    context = {"vocab": vocab}
-    model = RECORD_MODELS[kind]
-    key_field = model.key_fields[0]
-    with _open(path) as handle:
-        reader = csv.reader(handle)
+    path: Path,
+    kind: InputKind,
+    columns: FileColumns,
+    vocab: Vocabulary,
+    fmt: TextFormat = DEFAULT_FORMAT,
+    tally: FileTally | None = None,
+) -> Iterator[Accepted | Rejection | InputWarning]:
+    """Yield each data record of `path` as an Accepted record or a Rejection (and a warning per dropped cell),
+    streaming; `tally` counts lines and records as it goes."""
+    tally = tally if tally is not None else FileTally()
+    with open_text(path, fmt) as handle:
         try:
-            header = next(reader, None)
-            if header is None:
-                raise InputFileError(f"{path.name}: empty file (a header row is required)")
-            positions = _field_positions(path, header, kind, columns)
-            last_line = reader.line_num
-            for cells in reader:
-                line = last_line + 1
-                last_line = reader.line_num
-                if not cells or all(not c.strip() for c in cells):
+            header = handle.readline()
+            if not header.strip():  # an empty file (a blank first line is refused by check_header)
+                return
+            layout = read_layout(path.name, header, kind, columns, fmt.delimiter)
+            rows = _RowReader(path.name, kind, columns, vocab, layout)
+            records = PhysicalRecords(handle, layout)
+            for item in records:
+                if type(item) is UnbalancedQuote:
+                    tally.records += 1
+                    yield rows.unbalanced(item)
                     continue
-                data = {f: _cell(cells, i) for f, i in positions.items()}
-                data = {f: v for f, v in data.items() if v is not None}
-                try:
-                    record = model.model_validate(data, context=context)
-                except ValidationError as exc:
-                    yield _rejection(path.name, line, data.get(key_field), exc, columns, kind)
+                line, cells = item  # type: ignore[misc]
+                if not cells or (not cells[0].strip() and not any(c.strip() for c in cells)):
                     continue
-                yield Accepted(record, Source(path.name, line))
+                tally.records += 1
+                yield from rows.read(line, cells)
+            tally.lines = records.lines
         except UnicodeDecodeError:
-            raise InputFileError(f"{path.name}: not UTF-8 text (after line {reader.line_num})") from None
-        except csv.Error as exc:
-            raise InputFileError(f"{path.name}: malformed CSV at line {reader.line_num} ({exc})") from None
+            raise undecodable(path, fmt) from None
 
 
-def _cell(cells: list[str], index: int) -> str | None:
-    if index >= len(cells):
-        return None
-    value = cells[index].strip()
-    return value or None
+class _RowReader:
+    """Cells of one file's rows → records, with the optional-cell rule; everything per file computed once."""
+
+    def __init__(self, file: str, kind: InputKind, columns: FileColumns, vocab: Vocabulary, layout: FileLayout):
+        self.file, self.kind, self.columns = file, kind, columns
+        self.model: type[Record] = RECORD_MODELS[kind]
+        self.optional = optional_fields(self.model)
+        self.key_field = self.model.key_fields[0]
+        self.positions = list(layout.positions.items())
+        self.column_of_index = {index: columns.column(field) for field, index in layout.positions.items()}
+        self.notes: list[tuple[str, str]] = []
+        self.context: dict[str, Any] = {"vocab": vocab, "notes": self.notes}
+
+    def read(self, line: int, cells: list[str]) -> Iterator[Accepted | Rejection | InputWarning]:
+        count = len(cells)
+        data: dict[str, str] = {}
+        for field, index in self.positions:
+            if index < count:
+                value = cells[index].strip()
+                if value:
+                    data[field] = value
+        dropped: list[tuple[str, str]] = []
+        while True:
+            self.notes.clear()
+            size = len(data)
+            try:
+                record = self.model.model_validate(data, context=self.context)
+            except ValidationError as exc:
+                problems = _problems(exc)
+                kept: list[_Problem] = []
+                for problem in problems:
+                    if problem.in_cell and problem.field in self.optional:
+                        data.pop(problem.field, None)
+                        dropped.append((problem.field, f"{problem.message}; the cell is ignored"))
+                    else:
+                        kept.append(problem)
+                if kept or len(data) == size:
+                    yield from self._warnings(line, dropped)
+                    yield self._rejection(line, data.get(self.key_field), kept or problems)
+                    return
+                continue
+            yield from self._warnings(line, [*dropped, *self.notes])
+            yield Accepted(record, Source(self.file, line))
+            return
+
+    def unbalanced(self, broken: UnbalancedQuote) -> Rejection:
+        column = self.column_of_index.get(broken.column_index) if broken.column_index is not None else None
+        if broken.runs_to is not None:
+            what = (
+                f"unbalanced quote: the quoted cell that opens on this line runs into line {broken.runs_to}, "
+                "which is read as a record of its own"
+            )
+        elif broken.never_closes:
+            what = "unbalanced quote: the quoted cell that opens on this line never closes"
+        else:
+            what = "unbalanced quote: the quoted cell that opens on this line closes in the middle of the cell"
+        reason = f"{column}: {what}" if column else what
+        reason += ' (a quote inside a cell is written twice: "")'
+        return Rejection(self.file, broken.line, broken.key, column, reason, self.kind.resource_type)
+
+    def _warnings(self, line: int, dropped: list[tuple[str, str]]) -> Iterator[InputWarning]:
+        for field, reason in dropped:
+            yield InputWarning(self.file, line, self.columns.column(field), reason)
+
+    def _rejection(self, line: int, record_id: str | None, problems: list[_Problem]) -> Rejection:
+        parts = [(self.columns.column(p.field) if p.field else None, p.message) for p in problems]
+        column = parts[0][0] if parts else None
+        reason = "; ".join(f"{c}: {m}" if c else m for c, m in parts)
+        safe_id = record_id if record_id and _echoable_id(record_id) else None
+        return Rejection(self.file, line, safe_id, column, reason, self.kind.resource_type)
 
 
-def _rejection(
-    file: str, line: int, record_id: str | None, exc: ValidationError, columns: FileColumns, kind: InputKind
-) -> Rejection:
-    """Reduce a pydantic error to 'column: reason' parts, without the input values."""
-    parts: list[tuple[str | None, str]] = []
+def _echoable_id(record_id: str) -> bool:
+    """An id is named in a rejection only when it looks like one: short, without spaces or quotes (a key column
+    garbled by a broken row may hold the text of other cells)."""
+    return len(record_id) <= _MAX_ECHOED_ID and not any(c.isspace() or c == '"' for c in record_id)
+
+
+class _Problem(NamedTuple):
+    field: str | None
+    message: str
+    in_cell: bool  # the cell's own problem; False for a check across fields, which never drops a cell
+
+
+def _problems(exc: ValidationError) -> list[_Problem]:
+    """A pydantic error as problems, without the input values."""
+    problems: list[_Problem] = []
     for err in exc.errors(include_input=False, include_url=False):
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "required value is blank"
         elif err["type"] in ("int_parsing", "date_from_datetime_parsing", "date_parsing"):
             message = "not a valid value"
-        field = str(err["loc"][0]) if err["loc"] else None
-        if field is None and ": " in message:
+        if err["loc"]:
+            problems.append(_Problem(str(err["loc"][0]), message, True))
+        elif ": " in message:  # a model check names its field first
             field, message = message.split(": ", 1)
-        parts.append((columns.column(field) if field else None, message))
-    column = parts[0][0] if parts else None
-    reason = "; ".join(f"{c}: {m}" if c else m for c, m in parts)
-    safe_id = record_id if record_id and len(record_id) <= 64 else None
-    return Rejection(file, line, safe_id, column, reason, kind.resource_type)
+            problems.append(_Problem(field, message, False))
+        else:
+            problems.append(_Problem(None, message, False))
+    return problems

@@ -8,8 +8,13 @@ Servers differ in the search parameters they support. A search the server refuse
 ignored (an OperationOutcome "not-supported" in the Bundle, or the parameter missing from the Bundle's self
 link — sekmet 0.1.1 has no ``incoming-referral``) falls back to a search by patient, and the references are
 matched here; each fallback adds a PHI-free warning to the result (nothing is logged). Whatever the server
-does, every resource is checked here against what was asked (identifier system, reference), so a server that
-ignores a parameter costs time, never correctness. Patient resources are never read.
+does, every resource is checked here against what was asked (identifier system, reference, ``_lastUpdated``), so a
+server that ignores a parameter costs time, never correctness. Patient resources are never read.
+
+Incremental reads (``since``) add ``_lastUpdated=gt<since>``; a server that refuses it is asked again without it
+and what changed is picked out here by ``meta.lastUpdated``. ``FetchResult.server_time`` is the server's clock at
+the first search (its Bundle's ``meta.lastUpdated``, else the response's Date header): the next run's high-water
+mark, never the client's clock.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
@@ -42,6 +48,13 @@ class FetchResult:
     resources: list[Resource] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     searches: int = 0  # searches made (each may have read several pages)
+    server_time: datetime | None = None  # the server's clock at the first search (None: it did not say)
+    unread: list[str] = field(default_factory=list)  # evidence types that could not be searched at all
+
+    @property
+    def complete(self) -> bool:
+        """Every kind of evidence could be searched (else some outcomes may be decided on less than there is)."""
+        return not self.unread
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -116,11 +129,25 @@ def _matches(bundle: Mapping[str, Any]) -> Iterator[Resource]:
             yield resource
 
 
+def _server_time(bundle: Mapping[str, Any], date_header: str | None) -> datetime | None:
+    """When the server answered: the Bundle's meta.lastUpdated, else the HTTP Date header (None if neither)."""
+    meta = bundle.get("meta")
+    stamp = parse_datetime(meta.get("lastUpdated"), _UTC) if isinstance(meta, Mapping) else None
+    if stamp is not None:
+        return stamp
+    try:
+        dated = parsedate_to_datetime(date_header) if date_header else None
+    except (TypeError, ValueError):
+        return None
+    return dated if dated is not None and dated.tzinfo is not None else None
+
+
 class _Reader:
     def __init__(self, client: FhirClient, result: FetchResult) -> None:
         self.client = client
         self.result = result
         self._seen: set[tuple[str, str]] = set()
+        self._no_since: set[str] = set()  # types whose _lastUpdated search the server refused
 
     def keep(self, resources: Iterable[Resource]) -> list[Resource]:
         """Add resources not seen before to the result; return those added."""
@@ -133,13 +160,34 @@ class _Reader:
                 added.append(res)
         return added
 
-    def search(self, resource_type: str, params: list[tuple[str, str]], applied: str) -> list[Resource] | None:
-        """Every match of a search across pages; None when the server refuses or ignores ``applied``."""
+    def search(
+        self, resource_type: str, params: list[tuple[str, str]], applied: str, since: datetime | None = None
+    ) -> list[Resource] | None:
+        """Every match of a search across pages (changed after ``since``, when given); None when the server
+        refuses or ignores ``applied``."""
+        since_params = [] if resource_type in self._no_since else _since_param(since)
+        found = self._pages(resource_type, [*params, *since_params], applied)
+        if found is None and since_params:
+            found = self._pages(resource_type, params, applied)
+            if found is not None:
+                # it was _lastUpdated the server refused: read without it from now on, pick out the changes here
+                self._no_since.add(resource_type)
+                self.result.warn(
+                    f"{resource_type}: the server refused search by _lastUpdated; read in full and picked out "
+                    "what changed here"
+                )
+        if found is None or since is None:
+            return found
+        return [r for r in found if _updated_after(r, since)]
+
+    def _pages(self, resource_type: str, params: list[tuple[str, str]], applied: str) -> list[Resource] | None:
         found: list[Resource] = []
         self.result.searches += 1
         try:
             pages = self.client.search_bundles(resource_type, params, page_size=PAGE_SIZE)
             for page, bundle in enumerate(pages):
+                if self.result.server_time is None:
+                    self.result.server_time = _server_time(bundle, self.client.last_response_date)
                 # later pages' self links are the server's paging URLs, not the query
                 if page == 0 and _ignored(bundle, applied):
                     return None
@@ -151,18 +199,26 @@ class _Reader:
         return found
 
     def by_system(self, resource_type: str, system: str, since: datetime | None = None) -> list[Resource]:
-        since_params = _since_param(since)
-        found = self.search(resource_type, [("identifier", f"{system}|"), *since_params], "identifier")
+        found = self.search(resource_type, [("identifier", f"{system}|")], "identifier", since)
         if found is None:
             # read the whole type (changed since, when the server can say) and keep the program's here
-            found = self.search(resource_type, since_params, "_lastUpdated") if since_params else None
-            if found is None:
-                found = self.search(resource_type, [], "") or []
+            found = self.search(resource_type, [], "", since) or []
             self.result.warn(
                 f"{resource_type}: the server does not support search by identifier system; read every "
                 f"{resource_type} and kept the program's here"
             )
         return [r for r in found if identifier_value(r, system) is not None]
+
+    def by_keys(self, resource_type: str, system: str, keys: Iterable[str]) -> list[Resource]:
+        """The resources carrying ``system|key`` for any of ``keys`` (keys hold no ``|``, ``,``, ``$`` or ``\\``)."""
+        wanted = sorted(set(keys))
+        found: list[Resource] = []
+        for chunk in _chunks(wanted, CHUNK_SIZE):
+            page = self.search(resource_type, [("identifier", ",".join(f"{system}|{k}" for k in chunk))], "identifier")
+            if page is None:  # no identifier search: whatever by_system can do, once
+                return [r for r in self.by_system(resource_type, system) if identifier_value(r, system) in wanted]
+            found += [r for r in page if identifier_value(r, system) in chunk]
+        return found
 
     def by_id(self, resource_type: str, ids: Sequence[str]) -> list[Resource]:
         found: list[Resource] = []
@@ -190,10 +246,13 @@ class _Reader:
         patients = sorted({patient_of[i] for i in wanted if i in patient_of})
         by_patient = self._chunked(how.resource_type, how.fallback_param, "Patient", patients, since)
         if by_patient is None:
+            own = " (fhirpeer's own Tasks are read by identifier)" if how is TASKS_BY_FOCUS else ""
             self.result.warn(
                 f"{how.resource_type}: the server supports search by neither {how.param} nor "
-                f"{how.fallback_param}; evidence other systems recorded there was not read"
+                f"{how.fallback_param}; evidence other systems recorded there was not read{own}"
             )
+            if how.resource_type not in self.result.unread:
+                self.result.unread.append(how.resource_type)
             return []
         self.result.warn(
             f"{how.resource_type}: the server does not support search by {how.param}; searched by "
@@ -206,8 +265,7 @@ class _Reader:
     ) -> list[Resource] | None:
         found: list[Resource] = []
         for chunk in _chunks(ids, CHUNK_SIZE):
-            params = [(param, ",".join(f"{target}/{i}" for i in chunk)), *_since_param(since)]
-            page = self.search(resource_type, params, param)
+            page = self.search(resource_type, [(param, ",".join(f"{target}/{i}" for i in chunk))], param, since)
             if page is None:
                 return None
             found += page
@@ -251,28 +309,54 @@ def fetch_program(client: FhirClient, systems: Systems) -> FetchResult:
     return result
 
 
-def fetch_handoff_evidence(client: FhirClient, systems: Systems, *, since: datetime | None = None) -> FetchResult:
+def fetch_handoff_evidence(
+    client: FhirClient,
+    systems: Systems,
+    *,
+    since: datetime | None = None,
+    known: Mapping[str, str | None] | None = None,
+) -> FetchResult:
     """The program's ServiceRequests with their Tasks and the evidence referring to them (for the outcomes).
 
     With ``since``, only handoffs where something changed after it are returned — the ServiceRequest itself,
     or a Task, Encounter or EpisodeOfCare referring to it (``_lastUpdated=gt``) — each with all its evidence,
-    old and new, so its outcome is decided on the whole record.
+    old and new, so its outcome is decided on the whole record. ``known`` (ServiceRequest id → its patient's id,
+    from an earlier run) spares reading every ServiceRequest to learn their ids: only those changed since are
+    searched for, and the evidence searches cover the known ones too. Without ``known`` every ServiceRequest is
+    read and the touched ones kept.
     """
     result = FetchResult()
     reader = _Reader(client, result)
-    service_requests = reader.by_system("ServiceRequest", systems.handoff)
-    if since is not None:
-        touched = {sr["id"] for sr in service_requests if _updated_after(sr, since)}
-        ours = reader.by_system("Task", systems.handoff, since)
-        touched |= {i for t in ours if (i := reference_id(t.get("focus"), "ServiceRequest"))}
-        for res in _evidence(reader, service_requests, since):
-            for how in EVIDENCE_SEARCHES:
-                if res.get("resourceType") == how.resource_type:
-                    touched.update(reference_ids(res.get(how.element), "ServiceRequest"))
-        service_requests = [sr for sr in service_requests if sr.get("id") in touched]
+    if since is None:
+        service_requests = reader.keep(reader.by_system("ServiceRequest", systems.handoff))
+        wanted = {sr.get("id") for sr in service_requests}
+        tasks = reader.by_system("Task", systems.handoff)
+        reader.keep(t for t in tasks if reference_id(t.get("focus"), "ServiceRequest") in wanted)
+        reader.keep(_evidence(reader, service_requests))
+        return result
+    if known is None:
+        every = reader.by_system("ServiceRequest", systems.handoff)
+        changed = [sr for sr in every if _updated_after(sr, since)]
+        candidates = _patients_of(every)
+    else:
+        changed = reader.by_system("ServiceRequest", systems.handoff, since)
+        candidates = {**known, **_patients_of(changed)}
+    touched = {sr["id"] for sr in changed if isinstance(sr.get("id"), str)}
+    ours = reader.by_system("Task", systems.handoff, since)
+    touched |= {i for t in ours if (i := reference_id(t.get("focus"), "ServiceRequest"))}
+    patients = {i: p for i, p in candidates.items() if p}
+    for how in EVIDENCE_SEARCHES:
+        for res in reader.referring(how, sorted(candidates), patients, since):
+            touched.update(i for i in reference_ids(res.get(how.element), "ServiceRequest") if i in candidates)
+    service_requests = [sr for sr in changed if sr.get("id") in touched]
+    unread = sorted(touched - {sr.get("id") for sr in service_requests})
+    service_requests += [
+        sr for sr in reader.by_id("ServiceRequest", unread) if identifier_value(sr, systems.handoff) is not None
+    ]
     reader.keep(service_requests)
     wanted = {sr.get("id") for sr in service_requests}
-    tasks = reader.by_system("Task", systems.handoff)
+    keys = [k for sr in service_requests if (k := identifier_value(sr, systems.handoff))]
+    tasks = reader.by_keys("Task", systems.handoff, keys)
     reader.keep(t for t in tasks if reference_id(t.get("focus"), "ServiceRequest") in wanted)
     reader.keep(_evidence(reader, service_requests))
     return result

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..mapping_files import Mappings
+
 
 @dataclass(frozen=True)
 class Systems:
@@ -44,4 +46,23 @@ class Systems:
             contact_mode=f"{codes}/peer-contact-mode",
             handoff_kind=f"{codes}/handoff-kind",
             program=f"{codes}/peer-program",
+        )
+
+    @classmethod
+    def from_mappings(cls, m: Mappings) -> Systems:
+        """The systems a site's mapping files give (its namespace, MRN system and edited systems)."""
+        ids = m.identifiers
+        sid = f"{ids.namespace}/sid"
+        return cls(
+            namespace=ids.namespace,
+            patient=m.system_for("Patient"),
+            practitioner=m.system_for("Practitioner"),
+            organization=m.system_for("Organization"),
+            contact=m.system_for("Encounter"),
+            care_team=m.system_for("CareTeam"),
+            handoff=m.system_for("ServiceRequest"),
+            enrollment=ids.systems.get("EpisodeOfCare", f"{sid}/enrollment"),
+            contact_mode=m.encounter.mode_system_local,
+            handoff_kind=m.servicerequest.code_system_local,
+            program=f"{ids.local_code_system_base}/peer-program",
         )

@@ -38,11 +38,14 @@ from ..records import Accepted, TeamRows
 from ..run_report import Conflict, RunReport
 from ..settings import Settings
 from ..transport.client import FhirClient
+from .coverage import ExportCoverage
 from .identity import owned_tag, run_source
 from .outgoing import Outgoing
 from .planner import Action, PlannedWrite, Planner, PlannerConfig
 from .provenance import ProvenanceTarget, ProvenanceWriter
+from .receiver import RECEIVER_KEPT, RECEIVER_OWNED_TYPES
 from .resolver import ReferenceResolver
+from .retraction import Retractor, settle_absent
 from .server_lookup import ServerLookup
 from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, RecordSynced, StateStore, Written
 from .strategies import STRATEGY_CLASSES, Strategy, WriteOutcome
@@ -128,6 +131,7 @@ class SyncEngine:
         )
         self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.resource)
         self._lookups: ExportLookups | None = None  # read when contacts come (after sites and enrollments)
+        self.coverage = ExportCoverage(ctx.state, keep_keys=settings.full_export)
         self.provenance: ProvenanceWriter | None = None
         has_provenance = {ResourceType.DEVICE, ResourceType.PROVENANCE} <= set(ctx.strategies)
         if settings.provenance and has_provenance and not ctx.dry_run:
@@ -164,7 +168,8 @@ class SyncEngine:
             self._progress(kind.resource_type, done, total, finished=True)
         if self.provenance is not None:
             self.provenance.flush()
-            self.report.warnings.extend(self.provenance.warnings)
+            for warning in self.provenance.warnings:
+                self.report.warn(warning)
 
     def _progress(self, resource_type: ResourceType, done: int, total: int | None, *, finished: bool) -> None:
         if self.ctx.on_progress is None:
@@ -181,6 +186,7 @@ class SyncEngine:
         rows = next(chunks, None)
         if rows is None:
             return None
+        self.coverage.note(kind, rows)
         records: list[Accepted | TeamRows] = []
         for row in rows:
             if isinstance(row, Rejection):
@@ -196,16 +202,16 @@ class SyncEngine:
         by_type: dict[ResourceType, list[MappedResource]] = {}
         pending: dict[tuple[str, str], RecordSynced] = {}
         items_of: dict[tuple[str, str], tuple[str, str]] = {}
+        unchanged: list[RecordSynced] = []
         for record in records:
             key = record_key(record)
             known = synced.get(key)
             if known is not None and known.fingerprint == fingerprints[key]:
-                for rtype in known.types:
-                    self._count(rtype, Outcome.UNCHANGED)
+                unchanged.append(known)
                 continue
             mapped = map_one(record, self.ctx.mappings, self.ctx.options, lookups=lookups)
             if isinstance(mapped, Skipped):
-                self._count(mapped.resource_type, Outcome.SKIPPED)
+                self._skip(mapped)
                 continue
             pending[(kind.value, key)] = RecordSynced(
                 kind.value, key, fingerprints[key], tuple(i.resource_type for i in mapped)
@@ -213,6 +219,7 @@ class SyncEngine:
             for item in mapped:
                 by_type.setdefault(item.resource_type, []).append(item)
                 items_of[(str(item.resource_type), item.key)] = (kind.value, key)
+        self._count_unchanged(unchanged)
         plans = [self._plan_type(rtype, by_type[rtype]) for rtype in ResourceType if rtype in by_type]
         self._prepare_bodies(plans)
         for type_plan in plans:  # a record that did not get through is mapped again next time
@@ -238,6 +245,21 @@ class SyncEngine:
                 if w.body is None and self.resolver.resolved(w.item):
                     body_id = w.server_id if w.by_id else None
                     w.prepared = self.outgoing.resource(w.item, require_all=True, body_id=body_id)
+
+    def _count_unchanged(self, records: list[RecordSynced]) -> None:
+        """Records not even mapped: their resources stand as fhirpeer last wrote them — or as their receiver moved
+        them on, which is reported as such (the state store knows it from a sync or `fhirpeer outcomes`)."""
+        moved: set[tuple[str, str]] = set()
+        for rtype in RECEIVER_OWNED_TYPES:
+            keys = [r.key for r in records if rtype in r.types]
+            rows = self.ctx.state.lookup(rtype, keys) if keys else {}
+            moved |= {(str(rtype), k) for k, row in rows.items() if row.owner == OWNER_RECEIVER}
+        for record in records:
+            for rtype in record.types:
+                if (rtype, record.key) in moved:
+                    self._kept_by_receiver(ResourceType(rtype), record.key, RECEIVER_KEPT)
+                else:
+                    self._count(rtype, Outcome.UNCHANGED)
 
     def _plan_type(self, rtype: ResourceType, items: list[MappedResource]) -> TypePlan:
         """Check, resolve and plan one type's resources of a chunk; count what needs no write."""
@@ -378,6 +400,10 @@ class SyncEngine:
             with self._lock:
                 self.report.count(resource_type, outcome, n)
 
+    def _skip(self, skipped: Skipped) -> None:
+        with self._lock:
+            self.report.skip(skipped)
+
     def _conflict(self, resource_type: ResourceType, key: str, reason: str, item: MappedResource) -> None:
         with self._lock:
             self.report.conflicts.append(Conflict(resource_type, key, reason))
@@ -395,8 +421,7 @@ class SyncEngine:
 
     def _reject(self, rejection: Rejection) -> None:
         with self._lock:
-            self.report.reject(rejection)
-            self.report.count(rejection.resource_type, Outcome.FAILED)
+            self.report.reject_record(rejection)
             if rejection.resource_type.is_roster and rejection.id:
                 cause = f" ({rejection.column})" if rejection.column else ""
                 self._rejected_roots[(str(rejection.resource_type), rejection.id)] = (
@@ -404,6 +429,22 @@ class SyncEngine:
                 )
         log.debug("rejected %s:%s", rejection.file, rejection.line,
                   extra={"file": rejection.file, "line": rejection.line, "key": rejection.id})  # fmt: skip
+
+    # --- after the last kind ------------------------------------------------------------------------------------
+    def finish_export(self) -> None:
+        """Once every kind is synced: what reading the files found (warnings, lines → records per file), and the
+        records earlier runs synced that this export lacks (a warning; with --full-export listed, and retracted
+        when retract_absent is set)."""
+        settings = self.ctx.settings
+        self.report.warnings.extend(self.ctx.folder.warnings)
+        self.report.files = self.ctx.folder.summaries()
+        retractor = None
+        if settings.full_export and settings.retract_absent:
+            retractor = Retractor(
+                self.ctx.lookup_client, self.ctx.state, self.ctx.mappings, conflict_policy=settings.conflict_policy,
+                dry_run=self.ctx.dry_run, run_id=self.ctx.run_id,
+            )  # fmt: skip
+        settle_absent(self.ctx.folder, self.coverage, self.report, retractor, full=settings.full_export)
 
 
 def _owner(outcome: WriteOutcome) -> str:
@@ -459,7 +500,9 @@ def run_sync(ctx: SyncContext) -> RunReport:
     if not ctx.dry_run:
         report.started_at = ctx.state.begin_run(ctx.run_id, report.command, report.server)
     try:
-        SyncEngine(ctx, report).run()
+        engine = SyncEngine(ctx, report)
+        engine.run()
+        engine.finish_export()
     except ServerError as exc:
         error = _server_failure(exc, report)
         _stop(ctx, report, started, error, status="aborted" if error.exit_code == 5 else "failed")

@@ -31,7 +31,7 @@ from ..mapping_files import Mappings
 from ..transport.client import format_if_match
 from .identity import is_owned, resource_id
 from .outgoing import same_content
-from .receiver import receiver_moved, requester_override, with_requester_status
+from .receiver import RECEIVER_KEPT, receiver_moved, requester_override, with_requester_status
 from .server_lookup import Found, ServerLookup
 from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, StateStore, SyncedRow, Written
 
@@ -210,6 +210,8 @@ class Planner:
         policy = self._policy(item.resource_type)
         if row.owner == OWNER_EHR or policy is OwnershipPolicy.LINK:
             plan.linked.append(item)
+        elif row.hash == digest and row.owner == OWNER_RECEIVER:
+            plan.kept_by_receiver.append((item, RECEIVER_KEPT))
         elif row.hash == digest:
             plan.unchanged.append(item)
         else:

@@ -19,6 +19,8 @@ SERVICE_REQUEST_REQUESTER_OVERRIDES = frozenset({"revoked", "entered-in-error"})
 
 #: The types whose receiver-side changes fhirpeer leaves alone.
 RECEIVER_OWNED_TYPES = frozenset({ResourceType.TASK, ResourceType.SERVICE_REQUEST})
+#: Why a resource the receiver moved, whose export row did not change since, was left alone.
+RECEIVER_KEPT = "changed by the receiver since fhirpeer wrote it; left alone"
 
 
 def _statuses(m: Mappings, resource_type: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -34,6 +36,18 @@ def receiver_moved(m: Mappings, resource_type: str, on_server: dict[str, Any], i
     receiver, _ = _statuses(m, resource_type)
     current = on_server.get("status")
     return current in receiver and intended.get("status") != current
+
+
+def changed_by_receiver(
+    m: Mappings, resource_type: str, on_server: dict[str, Any], written_version: str | None
+) -> bool:
+    """The server's copy is no longer the version fhirpeer wrote, and stands in a status only the receiver sets
+    (what `fhirpeer outcomes` sees, without a row of the export to compare with)."""
+    if resource_type not in RECEIVER_OWNED_TYPES:
+        return False
+    receiver, _ = _statuses(m, resource_type)
+    meta = on_server.get("meta") if isinstance(on_server.get("meta"), dict) else {}
+    return on_server.get("status") in receiver and meta.get("versionId") != written_version
 
 
 def requester_override(m: Mappings, resource_type: str, intended: dict[str, Any]) -> bool:

@@ -17,10 +17,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from filelock import FileLock, Timeout
 
@@ -56,6 +56,11 @@ CREATE INDEX IF NOT EXISTS conflicts_target ON conflicts (target);
 """
 #: Columns added to `runs` after its first release (added to older stores when opened).
 _RUNS_ADDED = (("error_category", "TEXT"), ("error_message", "TEXT"))
+
+
+#: The hash recorded for a record fhirpeer retracted (marked entered-in-error because a full export no longer
+#: holds it): no content hashes to it, so the record is written again if it comes back.
+RETRACTED_HASH = "retracted"
 
 
 def target_id(server: str, namespace: str) -> str:
@@ -94,6 +99,15 @@ class Written:
     owner: str = OWNER_FHIRPEER
 
 
+class AbsentRow(NamedTuple):
+    """A synced record that the export being synced lacks."""
+
+    key: str
+    server_id: str | None
+    version_id: str | None
+    owner: str
+
+
 @dataclass(frozen=True)
 class RecordSynced:
     """An input record whose every resource is on the server as mapped from this fingerprint."""
@@ -108,8 +122,12 @@ class RunLock:
     """An OS file lock beside the store: released by the kernel when its process dies, so a lock left by
     a killed run is stale by construction and the next run simply takes it."""
 
+    suffix = ".lock"
+    holder = "sync"
+    error: type[LockHeldError] = LockHeldError
+
     def __init__(self, state_path: Path):
-        self.path = Path(str(state_path) + ".lock")
+        self.path = Path(str(state_path) + self.suffix)
         self._lock = FileLock(str(self.path), timeout=0)
 
     def __enter__(self) -> RunLock:
@@ -117,11 +135,11 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
         except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
-            raise LockHeldError(
-                f"another fhirpeer sync is running on this state store ({self.path}); nothing was done"
+            raise self.error(
+                f"another fhirpeer {self.holder} is running on this state store ({self.path}); nothing was done"
             ) from None
         except OSError as exc:
-            raise StatePathError(f"state store lock {self.path}: cannot be created ({_sqlite_reason(exc)})") from None
+            raise StatePathError(f"state store lock {self.path}: cannot be created ({sqlite_reason(exc)})") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -139,7 +157,7 @@ class StateStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         except (OSError, sqlite3.Error) as exc:
-            raise StatePathError(f"state store {self.path}: cannot be opened ({_sqlite_reason(exc)})") from None
+            raise StatePathError(f"state store {self.path}: cannot be opened ({sqlite_reason(exc)})") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -149,7 +167,7 @@ class StateStore:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StatePathError(
-                f"state store {self.path}: not a fhirpeer state store ({_sqlite_reason(exc)}); "
+                f"state store {self.path}: not a fhirpeer state store ({sqlite_reason(exc)}); "
                 "point --state at a new path or at the file an earlier sync created"
             ) from None
         self._mutex = threading.Lock()
@@ -169,16 +187,8 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._mutex:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db, self._mutex)
 
     # --- synced resources -------------------------------------------------------------------------
     def lookup(self, resource_type: str, keys: Iterable[str]) -> dict[str, SyncedRow]:
@@ -240,6 +250,16 @@ class StateStore:
                 "DELETE FROM records WHERE target=? AND kind=? AND key=?", [(self.target, kind, k) for k in keys]
             )
 
+    def mark_receiver_owned(self, resource_type: str, keys: Iterable[str]) -> int:
+        """What fhirpeer wrote under these keys has been moved on by its receiver (seen by `fhirpeer outcomes`):
+        later syncs leave it alone and say so. Returns how many rows changed owner."""
+        with self._tx() as db:
+            cur = db.executemany(
+                "UPDATE synced SET owner=? WHERE target=? AND resource_type=? AND key=? AND owner=?",
+                [(OWNER_RECEIVER, self.target, str(resource_type), k, OWNER_FHIRPEER) for k in keys],
+            )
+            return max(cur.rowcount, 0)
+
     def server_ids(self, resource_type: str, keys: Iterable[str]) -> dict[str, str]:
         return {k: row.server_id for k, row in self.lookup(resource_type, keys).items() if row.server_id}
 
@@ -259,6 +279,55 @@ class StateStore:
                 (self.target, str(resource_type), OWNER_FHIRPEER),
             ).fetchone()
         return int(row[0])
+
+    # --- what an export still holds -----------------------------------------------------------------
+    def count_live(self) -> dict[str, int]:
+        """Per type, the records synced and not retracted."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT resource_type, COUNT(*) FROM synced WHERE target=? AND hash<>? GROUP BY resource_type",
+                (self.target, RETRACTED_HASH),
+            )
+            return dict(rows.fetchall())
+
+    def count_known(self, resource_type: str, keys: Iterable[str]) -> int:
+        """How many of `keys` are synced and not retracted."""
+        keys = list(keys)
+        total = 0
+        with self._mutex:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                (n,) = self._db.execute(
+                    f"SELECT COUNT(*) FROM synced WHERE target=? AND resource_type=? AND hash<>? AND key IN ({marks})",
+                    (self.target, resource_type, RETRACTED_HASH, *chunk),
+                ).fetchone()
+                total += n
+        return total
+
+    def start_seen_keys(self) -> None:
+        """An empty temporary table (this connection only, gone when it closes) for the keys an export holds."""
+        with self._mutex:
+            self._db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seen_keys (resource_type TEXT NOT NULL, key TEXT NOT NULL, "
+                "PRIMARY KEY (resource_type, key)) WITHOUT ROWID"
+            )
+            self._db.execute("DELETE FROM temp.seen_keys")
+
+    def remember_seen(self, resource_type: str, keys: Iterable[str]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO temp.seen_keys VALUES (?,?)", ((resource_type, k) for k in keys))
+
+    def absent(self, resource_type: str) -> list[AbsentRow]:
+        """Each live synced record of `resource_type` not among the seen keys, in key order."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT key, server_id, version_id, owner FROM synced s WHERE target=? AND resource_type=? "
+                "AND hash<>? AND NOT EXISTS "
+                "(SELECT 1 FROM temp.seen_keys k WHERE k.resource_type=s.resource_type AND k.key=s.key) ORDER BY key",
+                (self.target, resource_type, RETRACTED_HASH),
+            )
+            return [AbsentRow(*row) for row in rows.fetchall()]
 
     # --- runs -------------------------------------------------------------------------------------
     def begin_run(self, run_id: str, command: str, server: str | None) -> str:
@@ -404,7 +473,20 @@ def check_state_path(path: Path) -> None:
                 )
 
 
-def _sqlite_reason(exc: BaseException) -> str:
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection, mutex: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One write transaction (BEGIN IMMEDIATE: the write lock is taken at the start), rolled back on any error."""
+    with mutex:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def sqlite_reason(exc: BaseException) -> str:
     """SQLite's own words (\"unable to open database file\"), or the OS error's; never a path with data."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror

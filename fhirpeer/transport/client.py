@@ -124,6 +124,8 @@ class FhirClient:
         self.budget = budget or RetryBudget(total=self.retry_policy.total_budget)
         self.user_agent = user_agent or f"fhirpeer/{__version__}"
         self.reauthentications = 0
+        #: the Date header of the last response (the server's clock, e.g. for `_lastUpdated` high-water marks)
+        self.last_response_date: str | None = None
         self._sleep = sleep
         self._owns_session = session is None
         self.session = session or requests.Session()
@@ -373,6 +375,7 @@ class FhirClient:
             raise
         elapsed = (time.monotonic() - started) * 1000
         log.debug("%s %s -> %d in %.0f ms (attempt %d)", method, path, response.status_code, elapsed, attempt)
+        self.last_response_date = response.headers.get("Date") or self.last_response_date
         return response
 
     def _raise_auth_error(self, response: requests.Response, label: str) -> None:

@@ -3,6 +3,7 @@ embedded one without CareTeam search parameters, and a closed port."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,19 @@ def test_server_with_careteam_params_exits_0_with_transaction_for_every_type(fhi
         assert row.endswith("  client_id_put" if rtype == "Provenance" else "  transaction"), row
     assert "FHIR version: 4.0.1 (R4) — supported" in out
     assert "verdict: OK" in out
+
+
+def test_the_servers_support_every_part_of_the_referral_loop(fhir_base_url, capsys):
+    """Task create/update, search by focus and owner (the receiver's poll) and by _lastUpdated (outcomes)."""
+    code, out = check_server(fhir_base_url, capsys, "--json")
+    assert code in (0, 1), out  # 1 until every type is writable: that is another test's business
+    assert json.loads(out)["referral_tasks"] == {
+        "listed": True, "create": True, "update": True, "not_incremental": [],
+        "search": {"focus": True, "owner": True, "_lastUpdated": True},
+    }  # fmt: skip
+    _, text = check_server(fhir_base_url, capsys)
+    assert "search by focus: yes, by owner: yes, by _lastUpdated: yes" in text
+    assert "warning: Task:" not in text
 
 
 def test_server_without_careteam_params_exits_1_naming_careteam_and_the_override(

@@ -24,7 +24,6 @@ from fhirpeer.program_report.fetch import PAGE_SIZE
 from fhirpeer.program_report.handoff_outcomes import decide_outcomes, outcomes_from_server
 from fhirpeer.program_report.metrics import compute_metrics
 from fhirpeer.transport.client import FhirClient
-from tests.conftest import external_server
 from tests.support.cohort_fhir import FhirBuilder, put_all
 from tests.support.cohort_model import cohort_model
 
@@ -131,9 +130,19 @@ def test_outcomes_are_decided_from_what_the_receiver_recorded(
     # the unrelated Encounter and EpisodeOfCare of the same patients were matched out
     ids = {r["id"] for r in fetched.resources}
     assert b.id("renc", "unrelated") not in ids and b.id("reoc", "unrelated") not in ids
-    if not external_server():
-        # sekmet 0.1.1 has no EpisodeOfCare incoming-referral parameter: the reader said how it coped
-        assert any("EpisodeOfCare" in w and "incoming-referral" in w and "patient" in w for w in fetched.warnings)
+    # a server without EpisodeOfCare?incoming-referral (sekmet 0.1.1) is read by patient, and the reader says so;
+    # a server with it (HAPI) needs no such warning
+    coped = any("EpisodeOfCare" in w and "incoming-referral" in w and "patient" in w for w in fetched.warnings)
+    assert coped == ("incoming-referral" not in _search_params(fhir_base_url, "EpisodeOfCare"))
+
+
+def _search_params(base_url: str, resource_type: str) -> set[str]:
+    statement = requests.get(f"{base_url}/metadata", headers={"Accept": "application/fhir+json"}, timeout=60).json()
+    for rest in statement.get("rest", []):
+        for resource in rest.get("resource", []):
+            if resource.get("type") == resource_type:
+                return {param.get("name") for param in resource.get("searchParam", [])}
+    return set()
 
 
 def test_since_returns_only_handoffs_with_news_and_all_their_evidence(

@@ -174,6 +174,7 @@ def test_encoding_error_deep_in_a_file_exits_2_before_anything_is_written(
     (export / "peer_contacts.csv").write_bytes(data[:cut] + b"\n\xff\xfe broken" + data[cut:])
     code, _ = sync(fhir_base_url, test_namespace, export, tmp_path)
     assert code == 2
-    assert "peer_contacts.csv: not UTF-8 text" in capsys.readouterr().err
+    bad_line = data[:cut].count(b"\n") + 2  # the physical line of the first undecodable byte
+    assert f"peer_contacts.csv: line {bad_line} is not UTF-8 text" in capsys.readouterr().err
     for rtype in ("Organization", "Practitioner", "Patient"):
         assert inventory(fhir_base_url, test_namespace, rtype) == {}

@@ -83,7 +83,9 @@ def test_bad_rows_are_rejected_and_every_good_row_lands(fhir_base_url, test_name
     assert code == 1
     bad = {r["id"]: r for r in report["rejected"]}
     assert set(bad) == {contacts[2]["contact_id"], contacts[5]["contact_id"]}
-    assert bad[contacts[2]["contact_id"]]["reason"] == "mode: unknown value"
+    assert (
+        bad[contacts[2]["contact_id"]]["reason"] == "mode: unknown value (allowed: in_person, telephone, text, video)"
+    )
     assert bad[contacts[2]["contact_id"]]["line"] == 4  # header is line 1, no multi-line rows here
     assert "patient_mrn" in bad[contacts[5]["contact_id"]]["reason"]
     expected = expected_keys(export)["Encounter"] - set(bad)

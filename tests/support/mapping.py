@@ -12,8 +12,7 @@ from fhirpeer.settings import Settings
 
 
 def folder(input_dir: Path, mappings: Mappings, settings: Settings | None = None) -> InputFolder:
-    settings = settings or Settings()
-    return InputFolder(input_dir, mappings, mappings.vocabulary(settings.tz))
+    return InputFolder.for_settings(input_dir, mappings, settings or Settings())
 
 
 def options(settings: Settings | None = None) -> MappingOptions:

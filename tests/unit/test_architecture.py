@@ -22,6 +22,7 @@ LAYERS: list[list[str]] = [
         "fhirpeer.contract",
         "fhirpeer.r4_value_sets",
         "fhirpeer.content_hash",
+        "fhirpeer.cell_values",
     ],
     ["fhirpeer.records", "fhirpeer.settings", "fhirpeer.run_report", "fhirpeer.transport", "fhirpeer.namespace_guard"],
     ["fhirpeer.mapping_files", "fhirpeer.run_metrics"],
@@ -30,6 +31,7 @@ LAYERS: list[list[str]] = [
     ["fhirpeer.sync_engine", "fhirpeer.offline_validation", "fhirpeer.program_report", "fhirpeer.bulk"],
     ["fhirpeer.backfill"],  # the bulk path end to end: sync's mapping and state store with the bulk library
     ["fhirpeer.api"],
+    ["fhirpeer.outcomes_api"],  # `fhirpeer outcomes` on top of the API's clients
     ["fhirpeer"],  # the package itself: lazy names only
     ["fhirpeer.demo"],
     ["fhirpeer.cli"],

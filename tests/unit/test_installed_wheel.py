@@ -42,7 +42,7 @@ def test_the_wheel_carries_the_mappings_and_validate_runs_from_another_directory
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     package_file, mappings_dir, namespace, schema_version = probe.stdout.split()
-    assert schema_version == "2"
+    assert schema_version == "3"
     assert Path(package_file).is_relative_to(site)
     assert Path(mappings_dir) == site / "fhirpeer" / "_mappings"
     assert namespace == "https://fhir.example.org"

@@ -21,13 +21,14 @@ from tests.support.paths import FIXTURES, REPO
 #: The public names. A change here is a change of the API: update the README and the version with it.
 PUBLIC = [
     "Auth", "AuthError", "AwsImportSettings", "BasicAuth", "BearerToken", "BulkExportError", "BulkExportResult",
-    "ClientCredentials", "ConfigError", "ConflictPolicy", "FatalError", "FhirpeerError", "GoogleCredentials",
-    "ImportKind", "ImportStatus", "InputFileError", "InternalError", "LockHeldError", "NoAuth", "NotFhirBase",
-    "Outcome", "Rejection", "RejectionLimitExceeded", "ReportOptions", "ResourceType", "RunAborted", "RunReport",
-    "ServerCheck", "ServerError", "ServerUnreachable", "Settings", "SmartBackendServices", "StatePathError",
-    "StateStatus", "SyncProgress", "TemporaryError", "WriteStrategy", "WrittenReport", "__version__",
-    "auth_from_env", "check_server", "export_bulk", "import_bulk", "load_settings", "report_schema", "status",
-    "sync", "validate", "write_metrics_textfile", "write_program_report",
+    "ClientCredentials", "ConfigError", "ConflictPolicy", "FatalError", "FhirpeerError", "FileSummary",
+    "GoogleCredentials", "ImportKind", "ImportStatus", "InputFileError", "InputWarning", "InternalError",
+    "LockHeldError", "NoAuth", "NotFhirBase", "Outcome", "OutcomesReport", "OutcomesResult", "Rejection",
+    "RejectionLimitExceeded", "ReportOptions", "ResourceType", "RunAborted", "RunReport", "ServerCheck",
+    "ServerError", "ServerUnreachable", "Settings", "SmartBackendServices", "StatePathError", "StateStatus",
+    "SyncProgress", "TemporaryError", "WriteStrategy", "WrittenReport", "__version__", "auth_from_env",
+    "check_server", "export_bulk", "import_bulk", "load_settings", "outcomes", "report_schema", "status", "sync",
+    "validate", "write_metrics_textfile", "write_program_report",
 ]  # fmt: skip
 HEAVY = ("requests", "jwt", "fhir", "pydantic", "yaml", "tenacity", "prometheus_client", "urllib3")
 

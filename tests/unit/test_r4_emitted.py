@@ -12,6 +12,7 @@ from fhirpeer.demo.sample import generate_program
 from fhirpeer.mappers import MappedResource
 from fhirpeer.mapping_files import load_mappings
 from fhirpeer.settings import load_settings
+from fhirpeer.sync_engine.receiver import with_requester_status
 from tests.support.edge_cases import write_every_case
 from tests.support.mapping import all_items
 from tests.support.paths import FIXTURES
@@ -69,3 +70,22 @@ def test_the_r4_check_would_catch_an_r5_shaped_encounter():
     enc["class"] = [{"coding": [enc["class"]]}]
     [result] = r4_check([enc])
     assert not result["ok"]
+
+
+def test_every_task_status_fhirpeer_sets_and_its_cancel_over_a_receivers_task_pass(tmp_path):
+    folder = tmp_path / "every_case"
+    folder.mkdir()
+    write_every_case(folder)
+    tasks = [r for r in emitted(folder) if r["resourceType"] == "Task"]
+    assert {t["status"] for t in tasks} == set(load_mappings().task.status.values())
+    # the receiver's version (accepted, with an output) cancelled by the requester: only status and reason change;
+    # output type: Gravity's resulting-activity (HL7/fhir-sdoh-clinicalcare, SDOHCCCodeSystemTemporaryCodes.fsh)
+    receivers = {**tasks[0], "status": "accepted", "lastModified": tasks[0]["authoredOn"], "output": [{
+        "type": {"coding": [{"system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/"
+                             "SDOHCC-CodeSystemTemporaryCodes", "code": "resulting-activity"}]},
+        "valueReference": {"reference": "Procedure/x-1"}}]}  # fmt: skip
+    cancelled = next(t for t in tasks if t["status"] == "cancelled" and "statusReason" in t)
+    overridden = with_requester_status(receivers, cancelled)
+    assert overridden["output"] == receivers["output"] and overridden["status"] == "cancelled"
+    results = r4_check([*tasks, overridden])
+    assert [r["issues"][:2] for r in results if not r["ok"]] == []

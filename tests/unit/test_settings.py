@@ -106,3 +106,55 @@ def test_max_rejected_is_a_count_or_a_percentage(text: str, rejected: int, total
 def test_max_rejected_refuses_nonsense(text: str) -> None:
     with pytest.raises(ConfigError, match="max_rejected"):
         load_settings(max_rejected=text)
+
+
+def test_how_the_site_saves_its_files_from_config_and_flags(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        'encoding: cp1252\ndelimiter: tab\ndate_formats: ["%m/%d/%Y %I:%M %p", "%m/%d/%Y"]\n'
+        "full_export: true\nretract_absent: true\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    assert (settings.encoding, settings.delimiter, settings.date_formats) == (
+        "cp1252",
+        "\t",
+        ["%m/%d/%Y %I:%M %p", "%m/%d/%Y"],
+    )
+    assert settings.full_export and settings.retract_absent
+    flagged = cli_settings("--encoding", "latin-1", "--delimiter", ";", "--date-format", "%d.%m.%Y", "--full-export")
+    assert (flagged.encoding, flagged.delimiter, flagged.date_formats, flagged.full_export) == (
+        "latin-1",
+        ";",
+        ["%d.%m.%Y"],
+        True,
+    )
+    defaults = cli_settings()
+    assert (defaults.encoding, defaults.delimiter, defaults.date_formats, defaults.full_export) == (
+        "utf-8",
+        None,
+        [],
+        False,
+    )
+    assert defaults.retract_absent is False  # a config file setting only: no flag retracts anything
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "fragment"),
+    [
+        ("encoding", "utf-9", "unknown encoding"),
+        ("delimiter", "|", "must be a comma, a semicolon or a tab"),
+        ("date_formats", ["%m/%d/%Q"], "strptime pattern"),
+        ("date_formats", ["month/day/year"], "strptime pattern"),
+    ],
+)
+def test_bad_file_format_settings_are_config_errors(setting: str, value: object, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(**{setting: value})
+
+
+def test_a_list_setting_comes_from_the_environment_as_json() -> None:
+    settings = Settings.from_env(environ={"FHIRPEER_DATE_FORMATS": '["%m/%d/%Y"]', "FHIRPEER_DELIMITER": "tab"})
+    assert (settings.date_formats, settings.delimiter) == (["%m/%d/%Y"], "\t")
+    with pytest.raises(ConfigError, match="FHIRPEER_DATE_FORMATS: must be a JSON array"):
+        Settings.from_env(environ={"FHIRPEER_DATE_FORMATS": "%m/%d/%Y"})

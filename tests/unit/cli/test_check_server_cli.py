@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import responses
 
-from fhirpeer import status
+from fhirpeer import ServerCheck, status
+from fhirpeer.api import _referral_loop_warnings
 from fhirpeer.cli import main
 from fhirpeer.demo.sample import generate_program
 from fhirpeer.domain import ResourceType
+from fhirpeer.transport.capabilities import choose_strategy, parse_capability_statement
 from tests.support.paths import FIXTURES
 
 RESOURCE_TYPES = [str(t) for t in ResourceType]
@@ -173,6 +175,71 @@ def test_not_r4_is_not_ok(tmp_path: Path, capsys) -> None:
     assert code == 1
     assert "FHIR version: 5.0.0 — NOT R4 (4.0.x)" in out
     assert "server: fhirVersion 5.0.0 is not R4 (4.0.x)" in out
+
+
+def test_check_server_says_what_the_server_offers_for_referral_tasks(capsys) -> None:
+    """Task create/update and search by focus, owner and _lastUpdated: all there on HAPI, in text and JSON."""
+    with responses.RequestsMock() as rsps:
+        serve(rsps, "hapi.json")
+        main(["check-server", "--server", BASE])
+        main(["check-server", "--server", BASE, "--json"])
+    text, document = capsys.readouterr().out.split("\n{", 1)
+    assert "referral Tasks (closing the loop on handoffs):\n  Task create: yes, update: yes; search by focus: yes, " \
+        "by owner: yes, by _lastUpdated: yes\n\nFHIR version" in text  # fmt: skip
+    assert json.loads("{" + document)["referral_tasks"] == {
+        "listed": True, "create": True, "update": True, "not_incremental": [],
+        "search": {"focus": True, "owner": True, "_lastUpdated": True},
+    }  # fmt: skip
+
+
+def without_task_search(*names: str) -> dict:
+    statement = json.loads((CAPABILITY / "hapi.json").read_text())
+    for res in statement["rest"][0]["resource"]:
+        if res["type"] == "Task":
+            res["searchParam"] = [p for p in res["searchParam"] if p["name"] not in names]
+    return statement
+
+
+def test_check_server_warns_when_receivers_cannot_search_tasks_by_owner(capsys) -> None:
+    statement = without_task_search("owner", "focus")
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/metadata", json=statement)
+        rsps.get(f"{BASE}/.well-known/smart-configuration", status=404)
+        code = main(["check-server", "--server", BASE])
+    out = capsys.readouterr().out
+    assert code == 0  # the loop degrades; nothing stops a sync
+    assert "search by focus: no, by owner: no, by _lastUpdated: yes" in out
+    assert "  warning: Task: the server does not declare search by owner — a receiver cannot ask" in out
+    assert "  warning: Task: the server does not declare search by focus — fhirpeer's own Tasks are read" in out
+
+
+def test_a_sync_of_handoffs_warns_when_receivers_cannot_search_tasks_by_owner() -> None:
+    caps = parse_capability_statement(without_task_search("owner"))
+    types = (ResourceType.SERVICE_REQUEST, ResourceType.TASK)
+    check = ServerCheck(caps, choose_strategy(caps, [str(t) for t in types]), types, {}, {})
+    (warning,) = _referral_loop_warnings(check)
+    assert warning.startswith("server: Task: the server does not declare search by owner")
+    without_tasks = ServerCheck(caps, check.plan, (ResourceType.SERVICE_REQUEST,), {}, {})  # referral_tasks: none
+    assert _referral_loop_warnings(without_tasks) == []
+
+
+def test_check_server_of_a_server_without_task_says_outcomes_read_no_task(capsys) -> None:
+    with responses.RequestsMock() as rsps:
+        serve(rsps, "cerner.json")
+        main(["check-server", "--server", BASE])
+    out = capsys.readouterr().out
+    assert "Task create: no, update: no; search by focus: no, by owner: no, by _lastUpdated: no" in out
+    assert "warning: Task: the server does not offer Task search — outcomes are decided from the ServiceRequests" in out
+
+
+def test_check_server_of_an_export_without_handoffs_leaves_referral_tasks_out(tmp_path: Path, capsys) -> None:
+    export = tmp_path / "export"
+    generate_program(export, patients=3, seed=1)
+    (export / "handoffs.csv").unlink()
+    with responses.RequestsMock() as rsps:
+        serve(rsps, "hapi.json")
+        main(["check-server", "--server", BASE, "--input", str(export), "--json"])
+    assert json.loads(capsys.readouterr().out)["referral_tasks"] is None
 
 
 def test_unreachable_server_exits_3(capsys) -> None:

@@ -151,25 +151,36 @@ def test_bad_rows_exit_1_and_are_listed(tmp_path: Path, capsys: pytest.CaptureFi
     rejected = [{k: r[k] for k in ("file", "line", "id", "reason")} for r in report["rejected"]]
     assert rejected == [
         {
-            "file": "patients.csv",
-            "line": 4,
-            "id": "MRN-3",
-            "reason": "birth_date: not an ISO 8601 date (YYYY-MM-DD)",
-        },
-        {
             "file": "handoffs.csv",
             "line": 5,
             "id": "H-3",
-            "reason": "status: unknown value",
+            "reason": "status: unknown value (allowed: active, cancelled, completed, declined, entered_in_error, "
+            "proposed)",
         },  # H-1 spans lines 2-3
-        {"file": "peer_contacts.csv", "line": 5, "id": "C-4", "reason": "mode: unknown value"},
+        {
+            "file": "peer_contacts.csv",
+            "line": 5,
+            "id": "C-4",
+            "reason": "mode: unknown value (allowed: in_person, telephone, text, video)",
+        },
         {
             "file": "peer_contacts.csv",
             "line": 6,
             "id": "C-5",
-            "reason": "start: not an ISO 8601 timestamp (date and time)",
+            "reason": "start: a date without a time (a date and time is required)",
         },
     ]
+    # a bad birth date is an optional cell: dropped with a warning, the patient is still valid
+    assert report["warnings"] == [
+        {
+            "file": "patients.csv",
+            "line": 4,
+            "column": "birth_date",
+            "reason": "not an ISO 8601 date (YYYY-MM-DD); set date_formats for another layout; the cell is ignored",
+        }
+    ]
+    assert report["counts"]["Patient"]["valid"] == 3
+    assert "WARNING fhirpeer.warnings: patients.csv birth_date: not an ISO 8601 date" in err
     assert report["counts"]["Encounter"]["failed"] == 2
     assert report["counts"]["Encounter"]["valid"] == 1
     assert report["counts"]["Appointment"]["valid"] == 1
@@ -181,7 +192,7 @@ def test_bad_rows_exit_1_and_are_listed(tmp_path: Path, capsys: pytest.CaptureFi
         "failed": 1,
         "valid": 2,
     }
-    assert "4 record(s) rejected" in out
+    assert "3 record(s) rejected" in out
     assert "peer_contacts.csv:5" in out
     assert_no_phi(out, err, report_path.read_text(encoding="utf-8"))
 
@@ -391,7 +402,12 @@ def test_references_to_keys_outside_the_export_are_warned_without_values(
     assert code == 0
     report = load_report(report_path)
     assert report["warnings"] == [
-        "peer_contacts.csv patient_mrn: 1 reference(s) to keys not in this export (they must exist on the server)"
+        {
+            "file": "peer_contacts.csv",
+            "line": None,
+            "column": "patient_mrn",
+            "reason": "1 reference(s) to keys not in this export (they must exist on the server)",
+        }
     ]
     assert_no_phi(out, err, report_path.read_text(encoding="utf-8"))
 
@@ -419,8 +435,8 @@ def test_phi_never_reaches_logs_even_when_verbose(tmp_path: Path, capsys: pytest
         assert code == 1
         report_text = report_path.read_text(encoding="utf-8")
         reasons = [r["reason"] for r in load_report(report_path)["rejected"]]
-        assert reasons == [
-            "birth_date: not an ISO 8601 date (YYYY-MM-DD); gender: unknown value",
-            "kind: unknown value; status: unknown value",
-        ]
+        assert [r.split(" (allowed")[0] for r in reasons] == ["kind: unknown value"]
+        assert "; status: unknown value (allowed: " in reasons[0]
+        warned = [(w["column"], w["reason"].split(" (")[0]) for w in load_report(report_path)["warnings"]]
+        assert warned[:2] == [("birth_date", "not an ISO 8601 date"), ("gender", "unknown value")]
         assert_no_phi(out, err, report_text)

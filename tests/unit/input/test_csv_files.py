@@ -6,6 +6,7 @@ column — and never the cell's value.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import threading
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from fhirpeer.domain import InputKind, Rejection, Skipped
+from fhirpeer.domain import InputKind, InputWarning, Rejection, Skipped
 from fhirpeer.errors import InputFileError
 from fhirpeer.input.csv_files import check_header, read_records
 from fhirpeer.input.folder import InputFolder
@@ -84,6 +85,10 @@ def make(model: type[Any], **fields: Any) -> Any:
     return model.model_validate(fields, context={"vocab": M.vocabulary(ZoneInfo("UTC"))})
 
 
+def warned(items: list[Any]) -> list[InputWarning]:
+    return [i for i in items if isinstance(i, InputWarning)]
+
+
 def accepted(items: list[Any]) -> list[Accepted]:
     return [i for i in items if isinstance(i, Accepted)]
 
@@ -118,7 +123,8 @@ def test_bom_and_line_endings(tmp_path: Path, bom: bool, crlf: bool) -> None:
 
 def test_bom_before_a_required_first_column_is_not_part_of_its_name(tmp_path: Path) -> None:
     path = write(tmp_path, "patients.csv", "patient_mrn,gender\nMRN-1,male\n", bom=True)
-    assert check_header(path, KINDS["patients"], file_columns(M, KINDS["patients"]))["patient_mrn"] == 0
+    layout = check_header(path, KINDS["patients"], file_columns(M, KINDS["patients"]))
+    assert layout is not None and layout.positions["patient_mrn"] == 0
     assert [a.record.key for a in accepted(read(path, "patients"))] == ["MRN-1"]
 
 
@@ -208,13 +214,15 @@ def test_renamed_column_and_file_via_an_edited_columns_yaml(tmp_path: Path) -> N
     (folder / "columns.yaml").write_text(yaml.safe_dump(cols), encoding="utf-8")
     m = load_mappings(folder)
 
-    path = write(tmp_path, "clients.csv", "MRN,DOB,gender\nMRN-1,1980-01-02,female\nMRN-2,not-a-date,male\n")
+    path = write(tmp_path, "clients.csv", "MRN,DOB,gender\nMRN-1,1980-01-02,female\nMRN-2,not-a-date,male\n|x,,\n")
     items = read(path, "patients", m)
-    assert [a.record.key for a in accepted(items)] == ["MRN-1"]
+    assert [a.record.key for a in accepted(items)] == ["MRN-1", "MRN-2"]
+    (warning,) = [i for i in items if isinstance(i, InputWarning)]
+    # the warning and the rejection name the site's column, not the field
+    assert (warning.file, warning.line, warning.column) == ("clients.csv", 3, "DOB")
     (rej,) = rejected(items)
-    # the rejection names the site's column, not the field
-    assert (rej.file, rej.line, rej.id, rej.column) == ("clients.csv", 3, "MRN-2", "DOB")
-    assert rej.reason.startswith("DOB: ")
+    assert (rej.file, rej.line, rej.id, rej.column) == ("clients.csv", 4, "|x", "MRN")
+    assert rej.reason.startswith("MRN: ")
 
     # the shipped header no longer satisfies the edited mapping: the missing column is named the site's way
     old = write(tmp_path, "clients.csv", "patient_mrn,gender\nMRN-1,female\n")
@@ -249,10 +257,8 @@ def test_missing_columns_are_all_named(tmp_path: Path) -> None:
     path = write(tmp_path, "peer_contacts.csv", "contact_id,patient_mrn,start\n")
     with pytest.raises(InputFileError) as caught:
         check_header(path, KINDS["contacts"], file_columns(M, KINDS["contacts"]))
-    message = str(caught.value)
-    for column in ("peer_id", "mode", "status"):
-        assert column in message
-    assert "start" not in message.split(":", 1)[1].replace("required", "")
+    missing = str(caught.value).split(" — ")[0]
+    assert missing == "peer_contacts.csv: missing required column(s): peer_id, mode, status"
 
 
 def test_non_utf8_file_is_an_input_file_error_without_the_bytes(tmp_path: Path) -> None:
@@ -274,12 +280,10 @@ def test_latin1_header_is_an_input_file_error(tmp_path: Path) -> None:
         folder_of(tmp_path).check()
 
 
-def test_empty_file_is_an_input_file_error(tmp_path: Path) -> None:
+def test_an_empty_file_has_no_layout_and_no_records(tmp_path: Path) -> None:
     path = write(tmp_path, "sites.csv", "")
-    with pytest.raises(InputFileError, match=r"sites\.csv: empty file"):
-        check_header(path, KINDS["sites"], file_columns(M, KINDS["sites"]))
-    with pytest.raises(InputFileError, match="empty file"):
-        read(path, "sites")
+    assert check_header(path, KINDS["sites"], file_columns(M, KINDS["sites"])) is None
+    assert read(path, "sites") == []
 
 
 def test_folder_without_any_input_file_is_an_input_file_error(tmp_path: Path) -> None:
@@ -304,9 +308,6 @@ def _row(kind: str, /, **cells: str) -> str:
 # (kind, replaced cells, expected column, reason fragment, the id expected, the value that must not leak)
 REJECTIONS = [
     # patients.csv
-    ("patients", {"gender": "Zeblorf"}, "gender", "unknown value", "MRN-1", "Zeblorf"),
-    ("patients", {"birth_date": "1980-02-30"}, "birth_date", "not an ISO 8601 date", "MRN-1", "1980-02-30"),
-    ("patients", {"birth_date": "02/03/1980"}, "birth_date", "not an ISO 8601 date", "MRN-1", "02/03/1980"),
     (
         "patients",
         {"patient_mrn": "MRN|77"},
@@ -317,62 +318,31 @@ REJECTIONS = [
     ),
     ("patients", {"patient_mrn": ""}, "patient_mrn", "required value is blank", None, None),
     # staff.csv
-    ("staff", {"discipline": "Wizardry"}, "discipline", "unknown value", "P-1", "Wizardry"),
-    ("staff", {"npi": "98765"}, "npi", "10 digits", "P-1", "98765"),
-    ("staff", {"npi": "98765432101"}, "npi", "10 digits", "P-1", "98765432101"),
-    ("staff", {"npi": "98765432X1"}, "npi", "10 digits", "P-1", "98765432X1"),
-    ("staff", {"npi": "١٢٣٤٥٦٧٨٩٠"}, "npi", "10 digits", "P-1", "١٢٣٤٥٦٧٨٩٠"),
     ("staff", {"staff_id": "P\\9"}, "staff_id", "not allowed in an identifier", "P\\9", "P\\9"),
-    ("staff", {"site_id": "S$9"}, "site_id", "not allowed in an identifier", "P-1", "S$9"),
     # sites.csv
-    ("sites", {"kind": "Zoo"}, "kind", "unknown value", "S-1", "Zoo"),
     ("sites", {"name": ""}, "name", "required value is blank", "S-1", None),
     ("sites", {"site_id": "S,9"}, "site_id", "not allowed in an identifier", "S,9", "S,9"),
     # peer_contacts.csv
-    ("contacts", {"mode": "carrier_pigeon"}, "mode", "unknown value", "C-1", "carrier_pigeon"),
-    ("contacts", {"status": "finishedish"}, "status", "unknown value", "C-1", "finishedish"),
-    ("contacts", {"setting": "rooftop"}, "setting", "unknown value", "C-1", "rooftop"),
-    ("contacts", {"purposes": "engagement;knitting"}, "purposes", "unknown value", "C-1", "knitting"),
+    ("contacts", {"mode": "carrier_pigeon"}, "mode", "unknown value (allowed: in_person, telephone, text, video)",
+     "C-1", "carrier_pigeon"),
+    ("contacts", {"status": "finishedish"}, "status", "unknown value (allowed: cancelled, completed, entered_in_error, "
+     "no_show, scheduled)", "C-1", "finishedish"),
     ("contacts", {"start": "next tuesday"}, "start", "not an ISO 8601 timestamp", "C-1", "next tuesday"),
     ("contacts", {"start": "2026-01-05"}, "start", "date and time", "C-1", "2026-01-05"),
     ("contacts", {"start": "2026-13-05T10:00"}, "start", "not an ISO 8601 timestamp", "C-1", "2026-13-05"),
-    ("contacts", {"duration_min": "15.5"}, "duration_min", "whole minutes", "C-1", "15.5"),
-    ("contacts", {"duration_min": "-5"}, "duration_min", "whole minutes", "C-1", "-5"),
-    ("contacts", {"duration_min": "fifteen"}, "duration_min", "whole minutes", "C-1", "fifteen"),
-    ("contacts", {"duration_min": "²"}, "duration_min", "whole minutes", "C-1", "²"),
-    ("contacts", {"duration_min": "1441"}, "duration_min", "between 0 and 1440", "C-1", "1441"),
-    (
-        "contacts",
-        {"mode": "telephone", "setting": "home"},
-        "setting",
-        "only allowed for in_person",
-        "C-1",
-        None,
-    ),
-    (
-        "contacts",
-        {"mode": "video", "setting": "clinic"},
-        "setting",
-        "only allowed for in_person",
-        "C-1",
-        None,
-    ),
     ("contacts", {"contact_id": "C|1"}, "contact_id", "not allowed in an identifier", "C|1", "C|1"),
     ("contacts", {"patient_mrn": "MRN,1"}, "patient_mrn", "not allowed in an identifier", "C-1", "MRN,1"),
     ("contacts", {"peer_id": ""}, "peer_id", "required value is blank", "C-1", None),
     ("contacts", {"status": ""}, "status", "required value is blank", "C-1", None),
     # care_team.csv
-    ("care_team", {"role": "sidekick"}, "role", "unknown value", "T-1", "sidekick"),
+    ("care_team", {"role": "sidekick"}, "role", "unknown value (allowed: ", "T-1", "sidekick"),
     ("care_team", {"start_date": "2026-01-32"}, "start_date", "not an ISO 8601 date", "T-1", "2026-01-32"),
-    ("care_team", {"end_date": "soon-ish"}, "end_date", "not an ISO 8601 date", "T-1", "soon-ish"),
     ("care_team", {"end_date": "2025-12-31"}, "end_date", "before start_date", "T-1", "2025-12-31"),
     ("care_team", {"start_date": ""}, "start_date", "required value is blank", "T-1", None),
     ("care_team", {"staff_id": "P|1"}, "staff_id", "not allowed in an identifier", "T-1", "P|1"),
     # handoffs.csv
-    ("handoffs", {"kind": "teleport"}, "kind", "unknown value", "H-1", "teleport"),
+    ("handoffs", {"kind": "teleport"}, "kind", "unknown value (allowed: aftercare_peer, ", "H-1", "teleport"),
     ("handoffs", {"status": "sent"}, "status", "unknown value", "H-1", None),
-    ("handoffs", {"priority": "whenever"}, "priority", "unknown value", "H-1", "whenever"),
-    ("handoffs", {"via": "carrier_pigeon"}, "via", "unknown value", "H-1", "carrier_pigeon"),
     ("handoffs", {"requested_at": "2026-01-05"}, "requested_at", "date and time", "H-1", "2026-01-05"),
     (
         "handoffs",
@@ -382,11 +352,9 @@ REJECTIONS = [
         "H-1",
         "last week",
     ),
-    ("handoffs", {"to_site_id": "S|2"}, "to_site_id", "not allowed in an identifier", "H-1", "S|2"),
-    ("handoffs", {"requester_id": "D\\1"}, "requester_id", "not allowed in an identifier", "H-1", "D\\1"),
     ("handoffs", {"handoff_id": "H$1"}, "handoff_id", "not allowed in an identifier", "H$1", "H$1"),
     ("handoffs", {"kind": ""}, "kind", "required value is blank", "H-1", None),
-]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -440,16 +408,107 @@ def test_rejection_names_file_line_id_column_and_never_the_value(
     assert len(accepted(items)) == 2
 
 
+# A bad or inapplicable optional cell: (kind, replaced cells, column, reason fragment, the value that must not leak)
+DROPPED_CELLS = [
+    ("patients", {"gender": "Zeblorf"}, "gender", "unknown value (allowed: female, male, other, unknown)", "Zeblorf"),
+    ("patients", {"birth_date": "1980-02-30"}, "birth_date", "not an ISO 8601 date (YYYY-MM-DD)", "1980-02-30"),
+    ("patients", {"birth_date": "02/03/1980"}, "birth_date", "set date_formats for another layout", "02/03/1980"),
+    ("staff", {"discipline": "Wizardry"}, "discipline", "unknown value (allowed: case_manager, ", "Wizardry"),
+    ("staff", {"npi": "98765"}, "npi", "not 10 digits", "98765"),
+    ("staff", {"npi": "98765432101"}, "npi", "not 10 digits", "98765432101"),
+    ("staff", {"npi": "98765432X1"}, "npi", "not 10 digits", "98765432X1"),
+    ("staff", {"npi": "١٢٣٤٥٦٧٨٩٠"}, "npi", "not 10 digits", "١٢٣٤٥٦٧٨٩٠"),
+    ("staff", {"npi": "1.23457E+09"}, "npi", "scientific notation: format the column as text", "1.23457E+09"),
+    ("staff", {"npi": "1234567890"}, "npi", "fails the NPI check digit", "1234567890"),
+    ("staff", {"site_id": "S$9"}, "site_id", "not allowed in an identifier", "S$9"),
+    ("sites", {"kind": "Zoo"}, "kind", "unknown value (allowed: childcare, ", "Zoo"),
+    ("contacts", {"setting": "rooftop"}, "setting", "unknown value (allowed: clinic, community, ",
+     "rooftop"),
+    ("contacts", {"duration_min": "15.5"}, "duration_min", "whole minutes", "15.5"),
+    ("contacts", {"duration_min": "-5"}, "duration_min", "whole minutes", "-5"),
+    ("contacts", {"duration_min": "fifteen"}, "duration_min", "whole minutes", "fifteen"),
+    ("contacts", {"duration_min": "²"}, "duration_min", "whole minutes", "²"),
+    ("contacts", {"duration_min": "1441"}, "duration_min", "between 0 and 1440", "1441"),
+    ("contacts", {"mode": "telephone", "setting": "home"}, "setting",
+     "only applies to in_person contacts, not telephone", None),
+    ("contacts", {"mode": "text", "setting": "clinic"}, "setting", "only applies to in_person contacts, not text",
+     None),
+    ("care_team", {"end_date": "soon-ish"}, "end_date", "not an ISO 8601 date", "soon-ish"),
+    ("care_team", {"site_id": "S|1"}, "site_id", "not allowed in an identifier", "S|1"),
+    ("handoffs", {"priority": "whenever"}, "priority", "unknown value (allowed: asap, routine, stat, urgent)",
+     "whenever"),
+    ("handoffs", {"via": "carrier_pigeon"}, "via", "unknown value (allowed: in_person, telephone, video, warm_line)",
+     "carrier_pigeon"),
+    ("handoffs", {"to_site_id": "S|2"}, "to_site_id", "not allowed in an identifier", "S|2"),
+    ("handoffs", {"requester_id": "D\\1"}, "requester_id", "not allowed in an identifier", "D\\1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "cells", "column", "fragment", "value"),
+    DROPPED_CELLS,
+    ids=[f"{r[0]}-{r[2]}-{i}" for i, r in enumerate(DROPPED_CELLS)],
+)
+def test_a_bad_optional_cell_is_dropped_with_a_warning_and_the_record_kept(
+    tmp_path: Path, kind: str, cells: dict[str, str], column: str, fragment: str, value: str | None
+) -> None:
+    bad = _row(kind, **cells)
+    path = write(tmp_path, FILES[kind], f"{HEADERS[kind]}\n{GOOD[kind]}\n{bad}\n")
+    items = read(path, kind)
+    assert rejected(items) == []
+    (warning,) = warned(items)
+    assert (warning.file, warning.line, warning.column) == (FILES[kind], 3, column)
+    assert fragment in warning.reason and warning.reason.endswith("the cell is ignored")
+    assert warning.as_report() == {"file": FILES[kind], "line": 3, "column": column, "reason": warning.reason}
+    if value:
+        assert value not in str(warning)
+    kept = accepted(items)[1].record
+    assert getattr(kept, column) in (None, ())  # the record syncs without that cell …
+    expected = make(RECORD_MODELS[KINDS[kind]], **{**_fields(kind, bad), column: None})
+    assert kept == expected  # … and with every other cell
+
+
+def _fields(kind: str, row: str) -> dict[str, Any]:
+    values = next(csv.reader([row]))
+    return {k: v for k, v in zip(HEADERS[kind].split(","), values, strict=True) if v}
+
+
+def test_unknown_purposes_are_left_out_and_known_ones_kept(tmp_path: Path) -> None:
+    bad = _row("contacts", purposes="Engagement; knitting;harm reduction")
+    path = write(tmp_path, FILES["contacts"], f"{HEADERS['contacts']}\n{bad}\n")
+    warning, item = read(path, "contacts")
+    assert isinstance(item, Accepted) and isinstance(warning, InputWarning)
+    assert item.record.purposes == ("engagement", "harm_reduction")
+    assert warning.column == "purposes" and "that entry is ignored" in warning.reason
+    assert "knitting" not in str(warning)
+
+
+def test_codes_match_whatever_their_case_and_spacing(tmp_path: Path) -> None:
+    row = _row("contacts", mode="Telephone", status="COMPLETED", setting="", purposes="Recovery Planning")
+    no_show = _row("contacts", contact_id="C-2", mode="In Person", status="no-show", setting=" Home ")
+    path = write(tmp_path, FILES["contacts"], f"{HEADERS['contacts']}\n{row}\n{no_show}\n")
+    first, second = (a.record for a in accepted(read(path, "contacts")))
+    assert (first.mode, first.status, first.purposes) == ("telephone", "completed", ("recovery_planning",))
+    assert (second.mode, second.status, second.setting) == ("in_person", "no_show", "home")
+
+
 def test_several_problems_in_one_row_are_all_named(tmp_path: Path) -> None:
     bad = _row("contacts", mode="pigeon", status="meh", duration_min="lots")
     path = write(tmp_path, "peer_contacts.csv", f"{HEADERS['contacts']}\n{bad}\n")
-    (rej,) = read(path, "contacts")
+    warning, rej = read(path, "contacts")
     assert isinstance(rej, Rejection)
     assert rej.column == "mode"
-    for part in ("mode: unknown value", "status: unknown value", "duration_min: must be whole minutes"):
-        assert part in rej.reason
+    assert rej.reason.startswith("mode: unknown value (allowed: ")
+    assert "; status: unknown value (allowed: " in rej.reason
+    # the bad optional cell is a warning of its own, not part of the rejection
+    assert "duration_min" not in rej.reason
+    assert (warning.line, warning.column, warning.reason) == (
+        2,
+        "duration_min",
+        "must be whole minutes; the cell is ignored",
+    )
     for value in ("pigeon", "meh", "lots"):
-        assert value not in rej.reason
+        assert value not in rej.reason and value not in str(warning)
 
 
 def test_an_overlong_id_is_not_echoed(tmp_path: Path) -> None:

@@ -133,6 +133,7 @@ def test_golden_expectations_match_the_contract() -> None:
         "C-0002": ("finished", "VR"),
         "C-0003": ("finished", "FLD"),
         "C-0006": ("finished", "EMER"),  # ED bedside visit: blank setting at the ED site, not an admission
+        "C-0012": ("finished", "VR"),  # its duration cell was bad: dropped with a warning
         "C-0013": ("finished", "HH"),
         "C-0014": ("finished", "IMP"),  # a bedside visit to an admitted patient
         "C-0015": ("finished", "EMER"),  # setting emergency_department
@@ -142,6 +143,7 @@ def test_golden_expectations_match_the_contract() -> None:
         {"reference": "ServiceRequest?identifier=https://fhir.example.org/sid/handoff|H-0001"}
     ]  # the ED bedside visit after the ed_to_peer handoff
     assert encounters["C-0016"]["basedOn"][0]["reference"].endswith("|H-0003")  # first contact after aftercare
+    assert "length" not in encounters["C-0012"]
     assert "serviceProvider" not in encounters["C-0002"]
     for enc in encounters.values():
         assert enc["type"][0]["coding"][1]["system"].endswith("/CodeSystem/peer-contact-mode")
@@ -200,6 +202,7 @@ def test_golden_expectations_match_the_contract() -> None:
         "D-12": ["2084P0802X"],
         "D-20": ["207P00000X"],
         "P-90": [],
+        "P-03": ["175T00000X"],  # its bad NPI is dropped with a warning: the peer and its role still sync
     }
     for resource in [*encounters.values(), *appointments.values(), *care_teams.values(), *requests.values()]:
         codes = [c["code"] for c in resource["meta"]["security"]]
@@ -210,15 +213,31 @@ def test_golden_expectations_match_the_contract() -> None:
         assert "meta" not in resource
     report = json.loads((EXPECTED / "report.json").read_text(encoding="utf-8"))
     assert [(r["file"], r["line"], r["id"], r["column"]) for r in report["rejected"]] == [
-        ("sites.csv", 6, "S-XX", "kind"),
-        ("staff.csv", 9, "P-03", "npi"),
-        ("patients.csv", 7, "MRN-100205", "gender"),  # CRLF file with a blank line 5
         ("care_team.csv", 8, "T-100203", "end_date"),
         ("care_team.csv", 10, "T-100201", "patient_mrn"),
         ("handoffs.csv", 9, "H-0006", "status"),  # after a record spanning lines 2-4
         ("handoffs.csv", 11, "H-0001", "handoff_id"),
         ("peer_contacts.csv", 11, "C-0010", "mode"),
         ("peer_contacts.csv", 12, "C-0011", "start"),
-        ("peer_contacts.csv", 13, "C-0012", "duration_min"),
     ]
+    # bad optional cells: the record is kept without the cell
+    assert [(w["file"], w["line"], w["column"]) for w in report["warnings"]] == [
+        ("sites.csv", 6, "kind"),
+        ("staff.csv", 6, "npi"),  # fails the NPI check digit
+        ("staff.csv", 7, "npi"),
+        ("staff.csv", 9, "npi"),  # not 10 digits
+        ("patients.csv", 7, "gender"),  # CRLF file with a blank line 5
+        ("peer_contacts.csv", 13, "duration_min"),
+    ]
+    assert [(f["file"], f["lines"], f["records"], f.get("resources")) for f in report["files"]] == [
+        ("sites.csv", 6, 5, None),
+        ("staff.csv", 9, 8, None),
+        ("patients.csv", 9, 7, None),  # a blank line
+        ("care_team.csv", 12, 11, 4),  # member rows → teams
+        ("handoffs.csv", 11, 8, None),  # a note spanning lines 2-4
+        ("peer_contacts.csv", 18, 17, None),
+    ]
+    assert report["skipped_by_reason"] == {
+        "peer_contacts.csv mode text: text contacts are not sent (setting send_text_contacts)": 1
+    }
     assert not set(TIMING_FIELDS) & set(report)

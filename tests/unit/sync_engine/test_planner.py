@@ -13,8 +13,9 @@ from fhirpeer.mappers import MappedResource
 from fhirpeer.mapping_files import load_mappings
 from fhirpeer.sync_engine.identity import owned_tag, resource_id
 from fhirpeer.sync_engine.planner import Action, Addressing, Planner, PlannerConfig
+from fhirpeer.sync_engine.receiver import RECEIVER_KEPT
 from fhirpeer.sync_engine.server_lookup import Found
-from fhirpeer.sync_engine.state import OWNER_EHR, StateStore, Written
+from fhirpeer.sync_engine.state import OWNER_EHR, OWNER_RECEIVER, StateStore, Written
 from tests.support.items import encounter_item
 
 NS = "https://ns.test"
@@ -204,3 +205,42 @@ def test_only_if_exists_is_skipped_when_nothing_was_sent_for_the_key(tmp_path: P
     state.record_written([Written("Encounter", "C1", "old", "e1", "2")], "r")
     (w,) = p.plan([item]).writes
     assert w.request.url == "Encounter/e1"
+
+
+# --- what the receiver moved on ------------------------------------------------------------------------
+
+
+def referral_task(key: str, status: str = "requested") -> MappedResource:
+    resource = {
+        "resourceType": "Task",
+        "identifier": [{"system": M.system_for("Task"), "value": key}],
+        "status": status,
+        "intent": "order",
+    }
+    return MappedResource(ResourceType.TASK, key, resource, ())
+
+
+def test_an_unchanged_row_whose_task_the_receiver_moved_is_reported_and_left_alone(tmp_path: Path) -> None:
+    """The state store knows the receiver moved it (a sync or `fhirpeer outcomes` saw it): no write, no search."""
+    lookup = FakeLookup(counts={"Task": 2})
+    p, state = planner(tmp_path, lookup)
+    moved, quiet = referral_task("H1"), referral_task("H2")
+    state.record_written([Written("Task", "H1", content_hash(moved.resource), "t1", "2", OWNER_RECEIVER),
+                          Written("Task", "H2", content_hash(quiet.resource), "t2", "1")], "r")  # fmt: skip
+    plan = p.plan([moved, quiet])
+    assert [(i.key, reason) for i, reason in plan.kept_by_receiver] == [("H1", RECEIVER_KEPT)]
+    assert [i.key for i in plan.unchanged] == ["H2"]
+    assert plan.writes == [] and lookup.searched == []
+
+
+def test_a_changed_row_whose_task_the_receiver_moved_is_checked_against_the_receivers_version(tmp_path) -> None:
+    item = referral_task("H1")
+    receivers = found("t1", item.resource, ours=True, version="4", status="accepted")
+    lookup = FakeLookup({("Task", M.system_for("Task"), "H1"): [receivers]}, {"Task": 1})
+    p, state = planner(tmp_path, lookup)
+    state.record_written([Written("Task", "H1", "an older row", "t1", "2", OWNER_RECEIVER)], "r")
+    plan = p.plan([item])
+    assert plan.writes == [] and lookup.searched == [("Task", M.system_for("Task"), ("H1",))]
+    assert [(i.key, reason) for i, reason in plan.kept_by_receiver] == [
+        ("H1", "changed by the receiver (now accepted); left alone")
+    ]

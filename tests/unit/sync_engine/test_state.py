@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from fhirpeer.content_hash import content_hash
 from fhirpeer.domain import Rejection, ResourceType
 from fhirpeer.errors import LockHeldError
-from fhirpeer.sync_engine.state import RunLock, StateStore, Written, target_id
+from fhirpeer.sync_engine.state import (
+    OWNER_FHIRPEER,
+    RETRACTED_HASH,
+    AbsentRow,
+    RunLock,
+    StateStore,
+    Written,
+    target_id,
+)
 
 
 def test_content_hash_ignores_key_order_but_not_values():
@@ -60,6 +70,32 @@ def test_run_lock_excludes_a_second_holder(tmp_path):
     # released: taken again, and it excludes others again
     with RunLock(tmp_path / "s.sqlite"), pytest.raises(LockHeldError):
         RunLock(tmp_path / "s.sqlite").__enter__()
+
+
+def test_what_an_export_still_holds_is_counted_without_retracted_records(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite", "t")
+    store.record_written([Written("Encounter", f"C{n}", "h", str(n), "1") for n in range(5)], "r1")
+    store.record_written([Written("Encounter", "C4", RETRACTED_HASH, "4", "2")], "r2")
+    store.record_written([Written("Patient", "M1", "h", "p1", "1")], "r1")
+    assert store.count_live() == {"Encounter": 4, "Patient": 1}
+    assert store.count_known("Encounter", ["C0", "C1", "C4", "C9"]) == 2  # C4 is retracted, C9 never synced
+    assert store.count_known("Encounter", [f"C{n}" for n in range(1200)]) == 4  # queried 500 keys at a time
+
+
+def test_seen_keys_live_in_a_temporary_table_and_give_the_absent_records(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = StateStore(path, "t")
+    store.record_written([Written("Encounter", f"C{n}", "h", f"id{n}", "1") for n in range(4)], "r1")
+    store.record_written([Written("Encounter", "C3", RETRACTED_HASH, "id3", "2")], "r2")
+    store.start_seen_keys()
+    store.remember_seen("Encounter", ["C0", "C2", "C2", "C7"])
+    assert store.absent("Encounter") == [AbsentRow("C1", "id1", "1", OWNER_FHIRPEER)]
+    store.start_seen_keys()  # a new run starts from no keys
+    assert [row.key for row in store.absent("Encounter")] == ["C0", "C1", "C2"]
+    store.close()
+    reopened = sqlite3.connect(path)
+    tables = {name for (name,) in reopened.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "seen_keys" not in tables  # temporary: never in the state file
 
 
 def test_a_directory_or_a_foreign_file_is_no_state_store(tmp_path):
