@@ -94,13 +94,14 @@ def run_import(
     if request.server_check:
         _refuse_keys_held_elsewhere(client, mappings, request.directory, manifest)
     else:
-        report.warnings.append("server check skipped: keys the server holds under other ids were not looked for")
+        report.warn("server check skipped: keys the server holds under other ids were not looked for")
     status = _import(request, kind, manifest, client, auth, on_progress)
-    report.warnings += [f"server: {e}" for e in status.errors]
+    for error in status.errors:
+        report.warn(f"server: {error}")
     if not status.complete:
         refused = status.failed or 0
         report.exit_code = 1
-        report.warnings.append(
+        report.warn(
             f"the {kind} import finished with {refused or 'some'} resource(s) refused, without saying which: nothing "
             "was recorded in the state store, so the next sync looks every key up on the server"
         )
@@ -108,11 +109,9 @@ def run_import(
     recorder = ImportRecorder(state, report.run_id, report, VersionReader(client) if request.server_check else None)
     recorder.record(request.directory, manifest)
     if recorder.elsewhere:
-        report.warnings.append(
-            f"{recorder.elsewhere} resource(s) the state store knows under another id were not recorded again"
-        )
+        report.warn(f"{recorder.elsewhere} resource(s) the state store knows under another id were not recorded again")
     if recorder.unversioned:
-        report.warnings.append(
+        report.warn(
             f"{recorder.unversioned} imported resource(s) without a known version: their next update is sent "
             "without If-Match"
         )

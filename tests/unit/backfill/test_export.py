@@ -138,7 +138,7 @@ def test_a_reference_only_the_server_could_resolve_is_rejected_naming_the_column
 
 
 def test_dependants_of_a_rejected_patient_name_the_root_cause(tmp_path: Path) -> None:
-    patients = "patient_mrn,family_name,gender\nMRN-1,Doe,not-a-gender\n"
+    patients = 'patient_mrn,family_name\nMRN-1,"Doe\n'  # a quote that never closes: the row is rejected
     folder = write(tmp_path / "in", **{"patients.csv": patients, "staff.csv": STAFF, "peer_contacts.csv": CONTACTS})
     report = export_bulk(SETTINGS, folder, tmp_path / "out").report
     c1 = next(r for r in report.rejected if r.id == "C-1")

@@ -13,6 +13,7 @@ import pytest
 import responses
 from responses import matchers
 
+from fhirpeer import Settings, export_bulk
 from fhirpeer.bulk.key_sidecar import read_key_lines
 from fhirpeer.bulk.manifest import read_manifest
 from fhirpeer.cli import main
@@ -37,7 +38,8 @@ def bulk_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     program = tmp_path_factory.mktemp("program")
     generate_program(program, patients=8, seed=5)
     out = tmp_path_factory.mktemp("bulk") / "files"
-    assert main(["export-bulk", "--input", str(program), "--out", str(out), "--namespace", NS]) == 0
+    # the API, not the CLI: a module-scoped fixture runs outside the per-test logger restore of tests/conftest.py
+    assert export_bulk(Settings(namespace=NS), program, out).report.exit_code == 0
     return out
 
 
