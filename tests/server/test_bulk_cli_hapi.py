@@ -47,7 +47,7 @@ def test_import_then_sync_sends_nothing_and_a_later_change_is_one_update(
     report_path = tmp_path / "import.json"
     code = main([
         "import", "--server", base, "--from", str(bulk), "--namespace", ns, "--state", str(tmp_path / "state.sqlite"),
-        "--poll-interval", "1", "--timeout", "600", "--report-json", str(report_path), "--no-progress",
+        "--poll-interval", "1", "--timeout", "1800", "--report-json", str(report_path), "--no-progress",
     ])  # fmt: skip
     imported = json.loads(report_path.read_text())
     assert code == 0, imported.get("error")
