@@ -181,13 +181,16 @@ class RunAborted(FhirpeerError):
     exit_code = 5
     category = "aborted"
 
-    def __init__(self, message: str, *, cause: ServerError, report: RunReport | None = None) -> None:
+    def __init__(
+        self, message: str, *, cause: ServerError, report: RunReport | None = None, advice: str | None = None
+    ) -> None:
         super().__init__(message, report=report)
         self.cause = cause
+        self._advice = advice
 
     @property
     def advice(self) -> str:
-        return "what the server confirmed is recorded; a rerun finishes the job"
+        return self._advice or "what the server confirmed is recorded; a rerun finishes the job"
 
 
 class RejectionLimitExceeded(FhirpeerError):

@@ -148,9 +148,9 @@ def _import(
             )  # fmt: skip
         except (ImportFailed, ImportTimeout) as exc:  # started: the server may hold part of the export now
             raise RunAborted(
-                f"{exc}; nothing was recorded in the state store — a rerun of the import (the same ids) or a sync "
-                "finishes the job",
+                f"{exc}; nothing was recorded in the state store",
                 cause=exc,
+                advice="a rerun of the import (the same ids) or a sync finishes the job",
             ) from exc
 
     if kind is ImportKind.HAPI:
