@@ -94,11 +94,7 @@ def validate(
     report = validate_export(Path(input_dir), settings, mappings, ndjson_dir=ndjson_dir, bundles_dir=bundles_dir)
     if settings.hash_keys_in_reports:
         report.key_salt = mappings.identifiers.namespace
-    limit = settings.rejection_limit
-    if limit is not None and limit.exceeded(len(report.rejected), report.records):
-        report.exit_code = 6
-        report.fail("max_rejected", f"{len(report.rejected)} of {report.records} record(s) rejected; "
-                    f"max_rejected is {limit}")  # fmt: skip
+    if report.check_rejection_limit(settings.rejection_limit):
         raise RejectionLimitExceeded(report.error.message if report.error else "", report=report)
     return report
 
@@ -518,11 +514,7 @@ def export_bulk(
     limits = PartLimits(max_resources_per_part, max_bytes_per_part)
     result = export_bulk_files(folder, settings, mappings, Path(out_dir), limits=limits, overwrite=overwrite)
     report = result.report
-    limit = settings.rejection_limit
-    if limit is not None and limit.exceeded(len(report.rejected), report.records):
-        report.exit_code = 6
-        report.fail("max_rejected", f"{len(report.rejected)} of {report.records} record(s) rejected; "
-                    f"max_rejected is {limit}")  # fmt: skip
+    if report.check_rejection_limit(settings.rejection_limit):
         raise RejectionLimitExceeded(report.error.message if report.error else "", report=report)
     return result
 

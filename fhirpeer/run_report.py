@@ -17,9 +17,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .domain import FileSummary, InputWarning, Outcome, Rejection, ResourceType, Skipped, Stage
+
+
+class RejectionLimit(Protocol):
+    """What `check_rejection_limit` needs of `settings.RejectionLimit` (settings stands beside this module)."""
+
+    def exceeded(self, rejected: int, total: int) -> bool: ...
+
 
 #: Version of the `--report-json` document; bumped when a key changes meaning or disappears.
 SCHEMA_VERSION = "3"
@@ -134,6 +141,14 @@ class RunReport:
 
     def fail(self, category: str, message: str) -> None:
         self.error = ReportError(category, message)
+
+    def check_rejection_limit(self, limit: RejectionLimit | None) -> bool:
+        """Mark the run exit 6 (`max_rejected`) when more records were rejected than `limit` allows; True if so."""
+        if limit is None or not limit.exceeded(len(self.rejected), self.records):
+            return False
+        self.exit_code = 6
+        self.fail("max_rejected", f"{len(self.rejected)} of {self.records} record(s) rejected; max_rejected is {limit}")
+        return True
 
     @property
     def written(self) -> int:

@@ -524,11 +524,7 @@ def run_sync(ctx: SyncContext) -> RunReport:
             _finish(ctx, report, status="interrupted")
         raise
     report.exit_code = 1 if (report.rejected or report.conflicts or report.failed) else 0
-    limit = ctx.settings.rejection_limit
-    if limit is not None and limit.exceeded(len(report.rejected), report.records):
-        report.exit_code = 6
-        report.fail("max_rejected", f"{len(report.rejected)} of {report.records} record(s) rejected; "
-                    f"max_rejected is {limit}")  # fmt: skip
+    report.check_rejection_limit(ctx.settings.rejection_limit)
     report.seconds = time.perf_counter() - started
     if not ctx.dry_run:
         ctx.state.replace_rejections(report.rejected, ctx.run_id)
