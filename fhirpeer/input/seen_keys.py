@@ -17,8 +17,8 @@ MEMORY_KEYS = 32_768
 class SeenKeys:
     """Which keys came before, and on which line. Ask and add a block of keys at a time (`first_lines`, `add`)."""
 
-    def __init__(self, memory_keys: int = MEMORY_KEYS) -> None:
-        self.memory_keys = memory_keys
+    def __init__(self, memory_keys: int | None = None) -> None:
+        self.memory_keys = MEMORY_KEYS if memory_keys is None else memory_keys
         self._memory: dict[str, int] = {}
         self._db: sqlite3.Connection | None = None
         self._digest = KeyDigest()

@@ -26,8 +26,8 @@ Member = tuple[CareTeamMemberRecord, Source]
 class TeamSpool:
     """Member rows collected per team: `add` each accepted row, then `teams()` once."""
 
-    def __init__(self, memory_rows: int = MEMORY_ROWS) -> None:
-        self.memory_rows = memory_rows
+    def __init__(self, memory_rows: int | None = None) -> None:
+        self.memory_rows = MEMORY_ROWS if memory_rows is None else memory_rows
         self._groups: dict[str, list[Member]] = {}  # team_id → rows, until spilled
         self._rows = 0
         self._db: sqlite3.Connection | None = None
