@@ -126,8 +126,8 @@ class ImportStatus:
 class BulkImporter(ABC):
     """A bulk import target. Subclasses set ``target`` and ``default_poll_interval`` (seconds), and
     ``first_poll_wait`` (seconds) when jobs may end sooner than one interval: the waits then start there and double
-    up to the interval (the exponential backoff the Bulk Data IG asks of a polling client); None waits the interval
-    every time."""
+    up to the interval (the exponential backoff a polling client SHOULD follow, Bulk Data Access IG, "Bulk Data
+    Status Request", https://hl7.org/fhir/uv/bulkdata/export.html); None waits the interval every time."""
 
     target: str = ""
     default_poll_interval: float = 15.0
