@@ -136,6 +136,7 @@ class SyncEngine:
         )
         self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.resource)
         self._lookups: ExportLookups | None = None  # read when contacts come (after sites and enrollments)
+        self._digests: dict[InputKind, str] = {}  # mapping_digest per kind, for the fingerprints of care teams
         self.coverage = ExportCoverage(ctx.state, keep_keys=settings.full_export)
         self.provenance: ProvenanceWriter | None = None
         has_provenance = {ResourceType.DEVICE, ResourceType.PROVENANCE} <= set(ctx.strategies)
@@ -259,7 +260,9 @@ class SyncEngine:
         """The fingerprint to record: the row's, as the reader took it; a care team's, of its parsed rows."""
         if isinstance(record, Accepted) and record.fingerprint is not None:
             return record.fingerprint
-        digest = mapping_digest(self.ctx.mappings, self.ctx.options, kind)
+        digest = self._digests.get(kind)
+        if digest is None:
+            digest = self._digests[kind] = mapping_digest(self.ctx.mappings, self.ctx.options, kind)
         return fingerprint(record, digest, mapping_context(record, lookups))
 
     def _prepare_bodies(self, plans: list[TypePlan]) -> None:
