@@ -331,11 +331,15 @@ class SyncEngine:
         if self.ctx.dry_run:
             return
         self._failed = set()
-        for type_plan in prepared.types:
-            if type_plan.record:
-                self.ctx.state.record_written(type_plan.record, self.ctx.run_id)
-            if type_plan.writes:
-                self._write(type_plan.writes, self._writers(type_plan.resource_type))
+        if self.provenance is not None and any(t.writes for t in prepared.types):
+            self.provenance.ensure_device()
+        for group in self._write_groups(prepared.types):
+            for type_plan in group:
+                if type_plan.record:
+                    self.ctx.state.record_written(type_plan.record, self.ctx.run_id)
+            writes = [w for type_plan in group for w in type_plan.writes]
+            if writes:
+                self._write(writes, self._writers(group[0].resource_type))
                 if self.provenance is not None:
                     self.provenance.flush()
         failed_records = {prepared.items_of.get(item) for item in self._failed}
@@ -343,12 +347,35 @@ class SyncEngine:
         if done:
             self.ctx.state.record_records(done, self.ctx.run_id)
 
+    def _write_groups(self, plans: list[TypePlan]) -> Iterator[list[TypePlan]]:
+        """A chunk's types, in write order, grouped into what is written together: consecutive types whose
+        strategy puts several types in one Bundle share full Bundles, as long as every body of the later types is
+        built already (its references resolved). A type that points at what an earlier type of the chunk creates
+        by conditional create waits until those ids are known: it starts a group of its own."""
+        group: list[TypePlan] = []
+        for plan in plans:
+            cls = self._strategy_class(plan.resource_type)
+            joins = (
+                group
+                and cls.mixes_types
+                and cls is self._strategy_class(group[0].resource_type)
+                and all(w.prepared is not None or w.body is not None for w in plan.writes)
+            )
+            if group and not joins:
+                yield group
+                group = []
+            group.append(plan)
+        if group:
+            yield group
+
     def _writers(self, resource_type: ResourceType) -> list[Strategy]:
         cls = self._strategy_class(resource_type)
+        provenance = self.provenance if cls.mixes_types else None  # else sent after the writes, by `flush`
         return [
-            cls(c, self.ctx.mappings, self.resolver, self.outgoing, batch_size=self.ctx.settings.batch_size)
+            cls(c, self.ctx.mappings, self.resolver, self.outgoing, batch_size=self.ctx.settings.batch_size,
+                provenance=provenance)
             for c in self.ctx.write_clients
-        ]
+        ]  # fmt: skip
 
     def _write(self, writes: list[PlannedWrite], writers: list[Strategy]) -> None:
         partitions: list[list[PlannedWrite]] = [[] for _ in writers]
@@ -391,7 +418,7 @@ class SyncEngine:
                     self._failed.add((str(w.resource_type), w.key))
                     self._reject_item(w.item, o.reason, Stage.SERVER)
         if self.provenance is not None:
-            self.provenance.add(landed)
+            self.provenance.add([o for o in landed if not o.provenance_recorded])
         log.debug("round trip done", extra={"count": len(outcomes)})
 
     # --- counting --------------------------------------------------------------------------------------------
