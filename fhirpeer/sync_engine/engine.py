@@ -149,27 +149,39 @@ class SyncEngine:
         return STRATEGY_CLASSES[self.ctx.strategies.get(resource_type, WriteStrategy.CONDITIONAL_PUT)]
 
     def run(self) -> None:
-        """Sync kind by kind (rosters first). Within a kind, the next chunk is read, mapped, planned and checked
-        on a helper thread while the current one is on the server, so client CPU and server time overlap; a kind
-        is finished before the next one starts, so dependants plan against rosters that are already written."""
+        """Sync kind by kind (rosters first). The next chunk is read, mapped, planned and checked on a helper
+        thread while the current one is on the server, so client CPU and server time overlap — across kinds too:
+        the first chunk of a kind is prepared while the last one of the kind before is written. Dependants still
+        plan against rosters that are written or planned: every earlier chunk is written and recorded by then, and
+        what the last one writes the resolver already expects (its ids, where they are client ids)."""
         chunk_size = max(self.ctx.settings.batch_size * len(self.ctx.write_clients) * 2, 500)
-        for kind in self.ctx.folder.check():
-            chunks = _chunks(self.ctx.folder.records(kind), chunk_size)
-            # care_team rows are grouped into teams, so its row count is no total for a bar
-            total = None if kind is InputKind.CARE_TEAM else self.ctx.folder.count_rows(kind)
-            done = 0
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhirpeer-prepare") as prep:
-                pending = prep.submit(self._prepare, kind, chunks)
-                while (prepared := pending.result()) is not None:
-                    pending = prep.submit(self._prepare, kind, chunks)
+        kinds = list(self.ctx.folder.check())
+        steps = self._prepared_steps(kinds, chunk_size)
+        current: InputKind | None = None
+        done = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhirpeer-prepare") as prep:
+            pending = prep.submit(next, steps, None)
+            while (step := pending.result()) is not None:
+                pending = prep.submit(next, steps, None)
+                kind, prepared = step
+                if kind is not current:  # the kind before is written
+                    if current is not None:
+                        self._progress(current.resource_type, done, self._total(current), finished=True)
+                    current, done = kind, 0
+                if prepared is not None:
                     self._dispatch(prepared)
                     done += prepared.rows
-                    self._progress(kind.resource_type, done, total, finished=False)
-            self._progress(kind.resource_type, done, total, finished=True)
+                    self._progress(kind.resource_type, done, self._total(kind), finished=False)
+        if current is not None:
+            self._progress(current.resource_type, done, self._total(current), finished=True)
         if self.provenance is not None:
             self.provenance.flush()
             for warning in self.provenance.warnings:
                 self.report.warn(warning)
+
+    def _total(self, kind: InputKind) -> int | None:
+        """Rows of a kind, for a progress bar (care_team rows are grouped into teams: no total)."""
+        return None if kind is InputKind.CARE_TEAM else self.ctx.folder.count_rows(kind)
 
     def _progress(self, resource_type: ResourceType, done: int, total: int | None, *, finished: bool) -> None:
         if self.ctx.on_progress is None:
@@ -179,6 +191,20 @@ class SyncEngine:
         self.ctx.on_progress(SyncProgress(resource_type, done, total, finished, counts))
 
     # --- prepare (helper thread) -----------------------------------------------------------------------------
+    def _prepared_steps(
+        self, kinds: list[InputKind], chunk_size: int
+    ) -> Iterator[tuple[InputKind, PreparedChunk | None]]:
+        """Every kind's prepared chunks in write order (`(kind, None)` for a kind without rows); advanced only on
+        the prepare thread."""
+        for kind in kinds:
+            chunks = _chunks(self.ctx.folder.records(kind), chunk_size)
+            empty = True
+            while (prepared := self._prepare(kind, chunks)) is not None:
+                empty = False
+                yield kind, prepared
+            if empty:
+                yield kind, None
+
     def _prepare(
         self, kind: InputKind, chunks: Iterator[list[Accepted | TeamRows | Rejection]]
     ) -> PreparedChunk | None:
