@@ -54,6 +54,7 @@ class ProvenanceWriter:
         self._lock = threading.Lock()
         self._device: str | None = None
         self._sent = 0
+        self._in_bundle = True
         self.warnings: list[str] = []
 
     def add(self, outcomes: list[WriteOutcome]) -> None:
@@ -83,7 +84,16 @@ class ProvenanceWriter:
     def covers(self, w: PlannedWrite) -> bool:
         """A `PUT Type/id` lands as planned when its transaction commits, so its Provenance can go with it (a
         Provenance entry needs a client id too: a retried transaction must not create a second one)."""
-        return self._device is not None and self.ctx.client_ids.get(ResourceType.PROVENANCE, False) and w.by_id
+        return (
+            self._device is not None
+            and self._in_bundle
+            and self.ctx.client_ids.get(ResourceType.PROVENANCE, False)
+            and w.by_id
+        )
+
+    def refused_in_bundle(self) -> None:
+        """From now on, Provenance follows the writes (the server refused it inside a transaction)."""
+        self._in_bundle = False
 
     def entries(self, writes: Sequence[PlannedWrite]) -> list[dict[str, Any]]:
         """`PUT Provenance/<id>` entries, one per activity, for the covered writes of one transaction; the

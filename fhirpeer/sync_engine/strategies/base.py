@@ -57,6 +57,11 @@ class BundleProvenance(Protocol):
         """The Provenance Bundle entries (one per activity) for the covered writes among `writes`."""
         ...
 
+    def refused_in_bundle(self) -> None:
+        """The server took a write but refused it with its Provenance: for the rest of the run, Provenance goes
+        after the writes (its refusal then is a warning, not the cause of a split Bundle each time)."""
+        ...
+
 
 #: Statuses a server answers a stale If-Match with: 412 (FHIR RESTful API), 409 (HAPI FHIR, HAPI-0989).
 VERSION_CONFLICT_STATUSES = frozenset({409, 412})

@@ -13,10 +13,10 @@ import logging
 from collections.abc import Iterator, Sequence
 
 from ...bundles import bundle
-from ...domain import WriteStrategy
+from ...domain import Outcome, WriteStrategy
 from ...errors import FatalError
 from ..planner import PlannedWrite
-from .base import OnDone, Strategy
+from .base import OnDone, Strategy, WriteOutcome
 
 log = logging.getLogger("fhirpeer.writer")
 
@@ -51,8 +51,12 @@ class TransactionStrategy(Strategy):
         try:
             response = self.client.transaction(bundle([*entries, *provenance], "transaction"), return_minimal=True)
         except FatalError as exc:
-            if len(writes) == 1 and provenance:  # was it the write or its Provenance? (the latter follows it then)
-                self._send(writes, on_done, with_provenance=False)
+            if len(writes) == 1 and provenance and self.provenance is not None:  # the write, or its Provenance?
+                outcomes: list[WriteOutcome] = []
+                self._send(writes, outcomes.extend, with_provenance=False)
+                if outcomes and outcomes[0].result is not Outcome.FAILED:
+                    self.provenance.refused_in_bundle()
+                on_done(outcomes)
                 return
             if len(writes) == 1:
                 on_done([self.refused(writes[0], exc)])

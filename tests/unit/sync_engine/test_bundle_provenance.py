@@ -133,5 +133,7 @@ def test_a_refused_single_write_is_tried_once_without_its_provenance(tmp_path):
     writer, _ = setup(tmp_path, batch_size=10)
     outcomes = []
     writer.write([by_id("C1"), by_id("C2")], outcomes.extend)
-    assert calls == [3, 2, 1, 2, 1]  # both with their Provenance, then each alone with it, then without
+    assert calls == [3, 2, 1, 1]  # both with their Provenance, the first alone with it, then without, then C2
     assert [(o.result, o.provenance_recorded) for o in outcomes] == [(Outcome.CREATED, False)] * 2
+    writer.write([by_id("C3")], outcomes.extend)
+    assert calls[-1] == 1 and not outcomes[-1].provenance_recorded  # the rest of the run: Provenance after the writes
