@@ -65,7 +65,12 @@ def parse_location(value: str | None) -> tuple[str | None, str | None, str | Non
     """``(type, id, version)`` from a Location such as ``http://x/fhir/Encounter/12/_history/3``."""
     if not value:
         return None, None, None
-    match = _LOCATION.search(urlsplit(value.strip()).path)
+    # the path by hand (after scheme and host, before query or fragment): urlsplit ran once per Bundle entry
+    text = value.strip()
+    if "://" in text:
+        after_host = text.find("/", text.index("://") + 3)
+        text = text[after_host:] if after_host != -1 else ""
+    match = _LOCATION.search(text.split("?", 1)[0].split("#", 1)[0])
     if not match:
         return None, None, None
     return match["type"], match["id"], match["version"]
