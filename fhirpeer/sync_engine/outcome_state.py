@@ -19,8 +19,8 @@ from contextlib import AbstractContextManager
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
-from ..errors import OutcomesLockHeld, StatePathError
-from .state import RunLock, check_state_path, immediate_transaction, sqlite_reason
+from ..errors import OutcomesLockHeld
+from .state import RunLock, immediate_transaction, open_state_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS handoff_outcomes (
@@ -84,22 +84,8 @@ class OutcomeStore:
 
     def __init__(self, path: Path, target: str) -> None:
         self.path = Path(path)
-        check_state_path(self.path)
         self.target = target
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        except (OSError, sqlite3.Error) as exc:
-            raise StatePathError(f"state store {self.path}: cannot be opened ({sqlite_reason(exc)})") from None
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StatePathError(
-                f"state store {self.path}: not a fhirpeer state store ({sqlite_reason(exc)}); "
-                "point --state at a new path or at the file an earlier run created"
-            ) from None
+        self._db = open_state_database(self.path, _SCHEMA)
         self._mutex = threading.Lock()
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,43 +146,25 @@ class RunLock:
         self._lock.release()
 
 
+def _upgrade_state_tables(db: sqlite3.Connection) -> None:
+    """Add what a store written by an older fhirpeer lacks (its rows were all written by fhirpeer)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for name, kind in _RUNS_ADDED:
+        if name not in have:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(synced)")}
+    if "owner" not in columns:
+        db.execute(f"ALTER TABLE synced ADD COLUMN owner TEXT NOT NULL DEFAULT '{OWNER_FHIRPEER}'")
+
+
 class StateStore:
     """Thread-safe access to the state database for one target."""
 
     def __init__(self, path: Path, target: str = ""):
         self.path = Path(path)
-        check_state_path(self.path)
         self.target = target
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        except (OSError, sqlite3.Error) as exc:
-            raise StatePathError(f"state store {self.path}: cannot be opened ({sqlite_reason(exc)})") from None
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._add_missing_columns()
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StatePathError(
-                f"state store {self.path}: not a fhirpeer state store ({sqlite_reason(exc)}); "
-                "point --state at a new path or at the file an earlier sync created"
-            ) from None
+        self._db = open_state_database(self.path, _SCHEMA, upgrade=_upgrade_state_tables)
         self._mutex = threading.Lock()
-
-    def _add_missing_columns(self) -> None:
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-        for name, kind in _RUNS_ADDED:
-            if name not in have:
-                self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-
-    def _migrate(self) -> None:
-        """Add what a store written by an older fhirpeer lacks (its rows were all written by fhirpeer)."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(synced)")}
-        if "owner" not in columns:
-            self._db.execute(f"ALTER TABLE synced ADD COLUMN owner TEXT NOT NULL DEFAULT '{OWNER_FHIRPEER}'")
 
     def close(self) -> None:
         self._db.close()
@@ -484,6 +466,32 @@ def immediate_transaction(db: sqlite3.Connection, mutex: threading.Lock) -> Iter
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def open_state_database(
+    path: Path, schema: str, upgrade: Callable[[sqlite3.Connection], None] | None = None
+) -> sqlite3.Connection:
+    """Open (or create) the state database at `path` with `schema` applied, then `upgrade` run on it (adding what a
+    store written by an older fhirpeer lacks). Shared by every store that lives in the state database."""
+    check_state_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    except (OSError, sqlite3.Error) as exc:
+        raise StatePathError(f"state store {path}: cannot be opened ({sqlite_reason(exc)})") from None
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(schema)
+        if upgrade is not None:
+            upgrade(db)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StatePathError(
+            f"state store {path}: not a fhirpeer state store ({sqlite_reason(exc)}); "
+            "point --state at a new path or at the file an earlier run created"
+        ) from None
+    return db
 
 
 def sqlite_reason(exc: BaseException) -> str:
