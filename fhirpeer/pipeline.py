@@ -23,6 +23,7 @@ from .mappers.roster import map_practitioner_role
 from .mappers.task import map_referral_task
 from .mapping_files import Mappings
 from .records import (
+    CODED_VALUE_SETS,
     Accepted,
     ContactRecord,
     EnrollmentRecord,
@@ -31,6 +32,7 @@ from .records import (
     SiteRecord,
     StaffRecord,
     TeamRows,
+    Vocabulary,
 )
 from .settings import Settings
 
@@ -49,6 +51,7 @@ __all__ = [
     "mapping_digest",
     "record_key",
     "resource_types_of",
+    "row_digest",
 ]
 
 
@@ -147,10 +150,21 @@ def mapping_digest(m: Mappings, options: MappingOptions, kind: InputKind) -> str
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def row_digest(m: Mappings, options: MappingOptions, kind: InputKind, vocab: Vocabulary) -> str:
+    """What, besides a row's cells (and what its mapping reads from other files), decides what an unparsed row of
+    `kind` becomes: `mapping_digest` and how cells are read (the vocabulary: coded values, time zone, date
+    layouts). The digest of `fhirpeer.input.row_skip` fingerprints."""
+    coded = [(name, sorted(getattr(vocab, name))) for name in CODED_VALUE_SETS]
+    text = "|".join([mapping_digest(m, options, kind), str(kind), repr(coded), str(vocab.tz),
+                     repr(vocab.date_formats.patterns)])  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def fingerprint(record: Accepted | TeamRows, digest: str, context: str = "") -> str:
-    """A record's fingerprint: equal fingerprints map to equal resources, so a rerun skips the record before
-    mapping it. `context` is what else its mapping reads (a contact: its site's kind). Its place in the file is
-    left out (moving a row changes nothing on the server)."""
+    """A parsed record's fingerprint (a care team's; a row read for a sync has its row fingerprint, see
+    `row_digest`): equal fingerprints map to equal resources, so a rerun skips the record before mapping it.
+    `context` is what else its mapping reads (a contact: its site's kind). Its place in the file is left out
+    (moving a row changes nothing on the server)."""
     if isinstance(record, TeamRows):
         text = "\n".join(member.model_dump_json() for member, _ in record.members)
     else:

@@ -289,10 +289,12 @@ class EnrollmentRecord(Record):
 
 @dataclass(frozen=True)
 class Accepted:
-    """A valid row as its domain record, and where it came from."""
+    """A valid row as its domain record, and where it came from; `fingerprint`, when it was read for a sync, is
+    the fingerprint to record for it (`fhirpeer.input.row_skip`)."""
 
     record: Record
     source: Source
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

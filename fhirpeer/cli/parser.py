@@ -217,7 +217,10 @@ def _bulk_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "PREFIX (azure), gs://BUCKET/PREFIX (google), s3://BUCKET/PREFIX/ (aws)",
     )  # fmt: skip
     p.add_argument("--timeout", type=positive_float, default=3600.0, help="seconds to wait for the job (3600)")
-    p.add_argument("--poll-interval", type=positive_float, help="seconds between polls (default: the importer's)")
+    p.add_argument(
+        "--poll-interval", type=positive_float,
+        help="longest wait between polls, in seconds (default: the importer's; HAPI's polls start at 1 s and double)",
+    )  # fmt: skip
     p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
     p.add_argument(
         "--no-server-check", action="store_true",

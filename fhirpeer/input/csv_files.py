@@ -24,8 +24,11 @@ from ..records import RECORD_MODELS, Accepted, Record, Vocabulary, optional_fiel
 from .decoding import DEFAULT_FORMAT, TextFormat, open_text, undecodable
 from .headers import FileLayout, read_layout
 from .physical_records import PhysicalRecords, UnbalancedQuote
+from .row_skip import WARNED, RowKey, RowSkip, Unchanged
 
 _MAX_ECHOED_ID = 64
+_SKIP_BATCH = 500  # rows per state-store lookup when unchanged rows are skipped
+_Row = tuple[int, dict[str, str]] | UnbalancedQuote  # a record's start line and fields, or its broken quote
 
 
 @dataclass
@@ -78,9 +81,12 @@ def read_records(
     vocab: Vocabulary,
     fmt: TextFormat = DEFAULT_FORMAT,
     tally: FileTally | None = None,
-) -> Iterator[Accepted | Rejection | InputWarning]:
+    skip: RowSkip | None = None,
+) -> Iterator[Accepted | Unchanged | Rejection | InputWarning]:
     """Yield each data record of `path` as an Accepted record or a Rejection (and a warning per dropped cell),
-    streaming; `tally` counts lines and records as it goes."""
+    streaming; `tally` counts lines and records as it goes. With `skip`, a row whose fingerprint the state store
+    holds is an `Unchanged` (not parsed) and every Accepted carries the fingerprint to record (kinds keyed by one
+    field only: care-team rows are grouped into teams)."""
     tally = tally if tally is not None else FileTally()
     with open_text(path, fmt) as handle:
         try:
@@ -89,17 +95,28 @@ def read_records(
                 return
             layout = read_layout(path.name, header, kind, columns, fmt.delimiter)
             rows = _RowReader(path.name, kind, columns, vocab, layout)
+            if skip is not None and len(rows.model.key_fields) != 1:
+                raise ValueError(f"{kind}: rows keyed by several fields cannot be skipped one by one")
             records = PhysicalRecords(handle, layout)
+            batch: list[_Row] = []
             for item in records:
                 if type(item) is UnbalancedQuote:
+                    row: _Row = item
+                else:
+                    line, cells = item  # type: ignore[misc]
+                    if not cells or (not cells[0].strip() and not any(c.strip() for c in cells)):
+                        continue
+                    row = (line, rows.fields(cells))
+                if skip is None:
                     tally.records += 1
-                    yield rows.unbalanced(item)
+                    yield from rows.read_row(row)
                     continue
-                line, cells = item  # type: ignore[misc]
-                if not cells or (not cells[0].strip() and not any(c.strip() for c in cells)):
-                    continue
-                tally.records += 1
-                yield from rows.read(line, cells)
+                batch.append(row)
+                if len(batch) >= _SKIP_BATCH:
+                    yield from rows.read_batch(batch, skip, tally)
+                    batch = []
+            if batch and skip is not None:
+                yield from rows.read_batch(batch, skip, tally)
             tally.lines = records.lines
         except UnicodeDecodeError:
             raise undecodable(path, fmt) from None
@@ -118,7 +135,8 @@ class _RowReader:
         self.notes: list[tuple[str, str]] = []
         self.context: dict[str, Any] = {"vocab": vocab, "notes": self.notes}
 
-    def read(self, line: int, cells: list[str]) -> Iterator[Accepted | Rejection | InputWarning]:
+    def fields(self, cells: list[str]) -> dict[str, str]:
+        """A row's non-blank cells by record field, stripped: what the record model reads."""
         count = len(cells)
         data: dict[str, str] = {}
         for field, index in self.positions:
@@ -126,6 +144,37 @@ class _RowReader:
                 value = cells[index].strip()
                 if value:
                     data[field] = value
+        return data
+
+    def read_batch(
+        self, batch: list[_Row], skip: RowSkip, tally: FileTally
+    ) -> Iterator[Accepted | Unchanged | Rejection | InputWarning]:
+        """Read rows in file order, skipping the unchanged ones; the state store is asked once for the batch."""
+        # before reading: reading drops bad optional cells from a row's fields
+        fingerprints = [skip.fingerprint(row[1]) if type(row) is tuple else None for row in batch]
+        keys = [row[1][self.key_field] for row in batch if type(row) is tuple and self.key_field in row[1]]
+        known = skip.known(keys)
+        for row, fingerprint in zip(batch, fingerprints, strict=True):
+            tally.records += 1
+            if type(row) is tuple:
+                line, data = row
+                key = data.get(self.key_field)
+                synced = known.get(key) if key is not None else None
+                if key is not None and synced is not None and synced.fingerprint == fingerprint:
+                    yield Unchanged(RowKey(key), Source(self.file, line), synced)
+                    continue
+            yield from self.read_row(row, fingerprint)
+
+    def read_row(self, row: _Row, fingerprint: str | None = None) -> Iterator[Accepted | Rejection | InputWarning]:
+        if type(row) is UnbalancedQuote:
+            yield self.unbalanced(row)
+        else:
+            yield from self.read(*row, fingerprint)  # type: ignore[misc]
+
+    def read(
+        self, line: int, data: dict[str, str], fingerprint: str | None = None
+    ) -> Iterator[Accepted | Rejection | InputWarning]:
+        """One row's fields → its record (`fingerprint` recorded with it, marked when reading warned) or why not."""
         dropped: list[tuple[str, str]] = []
         while True:
             self.notes.clear()
@@ -146,8 +195,11 @@ class _RowReader:
                     yield self._rejection(line, data.get(self.key_field), kept or problems)
                     return
                 continue
-            yield from self._warnings(line, [*dropped, *self.notes])
-            yield Accepted(record, Source(self.file, line))
+            warned = [*dropped, *self.notes]
+            yield from self._warnings(line, warned)
+            if fingerprint is not None and warned:
+                fingerprint += WARNED
+            yield Accepted(record, Source(self.file, line), fingerprint)
             return
 
     def unbalanced(self, broken: UnbalancedQuote) -> Rejection:

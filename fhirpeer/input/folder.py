@@ -24,6 +24,7 @@ from ..settings import Settings
 from .csv_files import FileTally, check_header, read_records, scan_rows
 from .decoding import TextFormat
 from .headers import FileLayout
+from .row_skip import RowSkip, Unchanged
 
 
 class InputFolder:
@@ -104,15 +105,18 @@ class InputFolder:
         self.check()
         return self._rows.get(kind, 0)
 
-    def records(self, kind: InputKind) -> Iterator[Accepted | TeamRows | Rejection]:
+    def records(
+        self, kind: InputKind, skip: RowSkip | None = None
+    ) -> Iterator[Accepted | Unchanged | TeamRows | Rejection]:
         """Stream one kind's records; a key seen before in the same file is rejected. Warnings are collected
-        in `warnings`, and the file's summary is in `summaries()` once the stream is done."""
+        in `warnings`, and the file's summary is in `summaries()` once the stream is done. With `skip` (not for
+        care teams), rows the state store holds unchanged come as `Unchanged`, unparsed."""
         self.check()
         warnings = self._kind_warnings[kind] = []
         tally = FileTally()
         path = self.path(kind)
         rows = _collect_warnings(
-            read_records(path, kind, self.mappings.columns[kind], self.vocab, self.fmt, tally), warnings
+            read_records(path, kind, self.mappings.columns[kind], self.vocab, self.fmt, tally, skip), warnings
         )
         teams = 0
         if kind is InputKind.CARE_TEAM:
@@ -167,8 +171,8 @@ class InputFolder:
 
 
 def _collect_warnings(
-    rows: Iterator[Accepted | Rejection | InputWarning], warnings: list[InputWarning]
-) -> Iterator[Accepted | Rejection]:
+    rows: Iterator[Accepted | Unchanged | Rejection | InputWarning], warnings: list[InputWarning]
+) -> Iterator[Accepted | Unchanged | Rejection]:
     for row in rows:
         if type(row) is InputWarning:
             warnings.append(row)

@@ -53,6 +53,14 @@ class ExportLookups:
         """All a contact's mapping reads from other files, as text for its fingerprint."""
         return f"{self.site_kind(contact) or ''}|{','.join(self.episodes_of(contact))}"
 
+    def row_context(self, fields: dict[str, str]) -> str:
+        """What a contact row's mapping may read from other files, from its unparsed fields (for the fingerprint
+        of a row that is not parsed): its site's kind and every running enrollment of its patient — a superset of
+        `context_of`, since which enrollments hold the contact's day is known only once it is parsed."""
+        spans = self.enrollments.get(fields.get("patient_mrn", ""), ())
+        periods = ",".join(f"{s.enrollment_id}:{s.start}:{s.end or ''}" for s in spans)
+        return f"{self.site_kinds.get(fields.get('site_id', ''), '')}|{periods}"
+
 
 def lookups_of(folder: InputFolder) -> ExportLookups:
     """Read sites.csv and enrollments.csv of `folder` (when present) into lookups; rejected rows are left out

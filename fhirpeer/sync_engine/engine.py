@@ -17,11 +17,13 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import cast
 
 from ..checks.resource_checks import check_resource
 from ..domain import InputKind, Outcome, Rejection, ResourceType, Skipped, Stage, WriteStrategy
 from ..errors import AuthError, FhirpeerError, InternalError, RunAborted, ServerError
 from ..input.folder import InputFolder
+from ..input.row_skip import RowSkip, Unchanged
 from ..mappers import MappedResource, Ref
 from ..mapping_files import Mappings
 from ..pipeline import (
@@ -33,6 +35,7 @@ from ..pipeline import (
     mapping_context,
     mapping_digest,
     record_key,
+    row_digest,
 )
 from ..records import Accepted, TeamRows
 from ..run_report import Conflict, RunReport
@@ -51,6 +54,8 @@ from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, RecordSynced, Stat
 from .strategies import STRATEGY_CLASSES, Strategy, WriteOutcome
 
 log = logging.getLogger("fhirpeer.sync")
+
+_Read = Accepted | Unchanged | TeamRows | Rejection  # what reading a kind yields
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class SyncEngine:
         )
         self.planner = Planner(ctx.state, self.lookup, m, config, self.outgoing.resource)
         self._lookups: ExportLookups | None = None  # read when contacts come (after sites and enrollments)
+        self._digests: dict[InputKind, str] = {}  # mapping_digest per kind, for the fingerprints of care teams
         self.coverage = ExportCoverage(ctx.state, keep_keys=settings.full_export)
         self.provenance: ProvenanceWriter | None = None
         has_provenance = {ResourceType.DEVICE, ResourceType.PROVENANCE} <= set(ctx.strategies)
@@ -154,7 +160,7 @@ class SyncEngine:
         is finished before the next one starts, so dependants plan against rosters that are already written."""
         chunk_size = max(self.ctx.settings.batch_size * len(self.ctx.write_clients) * 2, 500)
         for kind in self.ctx.folder.check():
-            chunks = _chunks(self.ctx.folder.records(kind), chunk_size)
+            chunks = _chunks(self.ctx.folder.records(kind, self._row_skip(kind)), chunk_size)
             # care_team rows are grouped into teams, so its row count is no total for a bar
             total = None if kind is InputKind.CARE_TEAM else self.ctx.folder.count_rows(kind)
             done = 0
@@ -171,6 +177,23 @@ class SyncEngine:
             for warning in self.provenance.warnings:
                 self.report.warn(warning)
 
+    def _row_skip(self, kind: InputKind) -> RowSkip | None:
+        """How the reader skips `kind`'s unchanged rows before parsing them (care teams are grouped first: their
+        teams are fingerprinted once parsed). A dry run skips nothing, as before."""
+        if kind is InputKind.CARE_TEAM:
+            return None
+        digest = row_digest(self.ctx.mappings, self.ctx.options, kind, self.ctx.folder.vocab)
+        if self.ctx.dry_run:
+            return RowSkip(digest, lambda keys: {})
+        context = self._contact_lookups().row_context if kind is InputKind.CONTACTS else None
+        return RowSkip(digest, lambda keys: self.ctx.state.record_fingerprints(kind.value, keys), context)
+
+    def _contact_lookups(self) -> ExportLookups:
+        """Read once, when contacts come (after sites and enrollments were synced)."""
+        if self._lookups is None:
+            self._lookups = lookups_of(self.ctx.folder)
+        return self._lookups
+
     def _progress(self, resource_type: ResourceType, done: int, total: int | None, *, finished: bool) -> None:
         if self.ctx.on_progress is None:
             return
@@ -179,30 +202,27 @@ class SyncEngine:
         self.ctx.on_progress(SyncProgress(resource_type, done, total, finished, counts))
 
     # --- prepare (helper thread) -----------------------------------------------------------------------------
-    def _prepare(
-        self, kind: InputKind, chunks: Iterator[list[Accepted | TeamRows | Rejection]]
-    ) -> PreparedChunk | None:
+    def _prepare(self, kind: InputKind, chunks: Iterator[list[_Read]]) -> PreparedChunk | None:
         """Read the next chunk and turn it into the writes it needs (None when the kind is done)."""
         rows = next(chunks, None)
         if rows is None:
             return None
-        self.coverage.note(kind, rows)
+        self.coverage.note(kind, rows)  # type: ignore[arg-type]  # an Unchanged row has record.key too
         records: list[Accepted | TeamRows] = []
+        unchanged: list[RecordSynced] = []
         for row in rows:
             if isinstance(row, Rejection):
                 self._reject(row)
+            elif isinstance(row, Unchanged):  # not even parsed
+                unchanged.append(cast(RecordSynced, row.known))
             else:
                 records.append(row)
-        digest = mapping_digest(self.ctx.mappings, self.ctx.options, kind)
-        if self._lookups is None and kind is InputKind.CONTACTS:
-            self._lookups = lookups_of(self.ctx.folder)
-        lookups = self._lookups if kind is InputKind.CONTACTS else None
-        fingerprints = {record_key(r): fingerprint(r, digest, mapping_context(r, lookups)) for r in records}
+        lookups = self._contact_lookups() if kind is InputKind.CONTACTS else None
+        fingerprints = {record_key(r): self._fingerprint(kind, r, lookups) for r in records}
         synced = {} if self.ctx.dry_run else self.ctx.state.record_fingerprints(kind.value, fingerprints)
         by_type: dict[ResourceType, list[MappedResource]] = {}
         pending: dict[tuple[str, str], RecordSynced] = {}
         items_of: dict[tuple[str, str], tuple[str, str]] = {}
-        unchanged: list[RecordSynced] = []
         for record in records:
             key = record_key(record)
             known = synced.get(key)
@@ -235,6 +255,15 @@ class SyncEngine:
                         # was never sent): the record is skipped, under its last type (write order: the main one)
                         self._count(type_plan.resource_type, Outcome.SKIPPED)
         return PreparedChunk(len(rows), plans, pending, items_of)
+
+    def _fingerprint(self, kind: InputKind, record: Accepted | TeamRows, lookups: ExportLookups | None) -> str:
+        """The fingerprint to record: the row's, as the reader took it; a care team's, of its parsed rows."""
+        if isinstance(record, Accepted) and record.fingerprint is not None:
+            return record.fingerprint
+        digest = self._digests.get(kind)
+        if digest is None:
+            digest = self._digests[kind] = mapping_digest(self.ctx.mappings, self.ctx.options, kind)
+        return fingerprint(record, digest, mapping_context(record, lookups))
 
     def _prepare_bodies(self, plans: list[TypePlan]) -> None:
         """Build here, while the previous chunk is on the server, what each write sends — when its references
@@ -472,10 +501,8 @@ def _stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
 
 
-def _chunks(
-    items: Iterable[Accepted | TeamRows | Rejection], size: int
-) -> Iterator[list[Accepted | TeamRows | Rejection]]:
-    chunk: list[Accepted | TeamRows | Rejection] = []
+def _chunks(items: Iterable[_Read], size: int) -> Iterator[list[_Read]]:
+    chunk: list[_Read] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:

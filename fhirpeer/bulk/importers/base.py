@@ -124,10 +124,14 @@ class ImportStatus:
 
 
 class BulkImporter(ABC):
-    """A bulk import target. Subclasses set ``target`` and ``default_poll_interval`` (seconds)."""
+    """A bulk import target. Subclasses set ``target`` and ``default_poll_interval`` (seconds), and
+    ``first_poll_wait`` (seconds) when jobs may end sooner than one interval: the waits then start there and double
+    up to the interval (the exponential backoff a polling client SHOULD follow, Bulk Data Access IG, "Bulk Data
+    Status Request", https://hl7.org/fhir/uv/bulkdata/export.html); None waits the interval every time."""
 
     target: str = ""
     default_poll_interval: float = 15.0
+    first_poll_wait: float | None = None
 
     @abstractmethod
     def start(self, manifest: Manifest, location: str) -> ImportJob:
@@ -164,9 +168,9 @@ def run_to_end(
 ) -> ImportStatus:
     """Poll ``job`` until it is done; return the final status.
 
-    Waits ``poll_interval`` (default: the importer's) before each poll, longer when the server's Retry-After asks for
-    it (capped at ``max_poll_wait``), and never past ``timeout`` seconds from the call. ``on_progress`` gets every
-    status polled.
+    Waits ``poll_interval`` (default: the importer's) before each poll — from the importer's ``first_poll_wait``
+    doubling up to it, if it has one — longer when the server's Retry-After asks for it (capped at
+    ``max_poll_wait``), and never past ``timeout`` seconds from the call. ``on_progress`` gets every status polled.
 
     Raises:
         ImportFailed: the job failed (its PHI-free errors are in the message).
@@ -174,7 +178,8 @@ def run_to_end(
     """
     interval = importer.default_poll_interval if poll_interval is None else poll_interval
     deadline = clock() + timeout
-    wait = interval
+    step = interval if importer.first_poll_wait is None else min(importer.first_poll_wait, interval)
+    wait = step
     while True:
         remaining = deadline - clock()
         sleep(max(0.0, min(wait, remaining)))
@@ -191,6 +196,7 @@ def run_to_end(
                 "poll it again later",
                 job_id=job.job_id,
             )
-        wait = interval
+        step = min(step * 2, interval)
+        wait = step
         if status.retry_after is not None:
-            wait = max(interval, min(status.retry_after, max_poll_wait))
+            wait = max(step, min(status.retry_after, max_poll_wait))

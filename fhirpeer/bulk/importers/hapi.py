@@ -15,8 +15,11 @@ per-source outcome counts (``* SUCCESSFUL_UPDATE_AS_CREATE: 2``); 500 when FAILE
 codes, then the report); 404 when CANCELLED. Shapes recorded from HAPI 8.8.0 in tests/fixtures/http/hapi_import/.
 
 HAPI orders the inputs itself (``ResourceOrderUtil``) and stores resources that carry an id as update-by-id, so a
-re-import of the same files changes nothing (``SUCCESSFUL_UPDATE_NO_CHANGE``). Its batch job runner looks for work
-on a schedule (about once a minute on a default server), so even a small import takes a while: poll politely.
+re-import of the same files changes nothing (``SUCCESSFUL_UPDATE_NO_CHANGE``). Its batch2 maintenance pass starts a
+queued job (every minute on a default server, every 2 s on tools/hapi-server), and a small job ends seconds later.
+The ``Retry-After: 120`` of every 202 is a constant (``BulkDataImportProvider.importPollStatus``, whatever the job's
+state or ETA), not an estimate: honoured, it kept each job that was not done at the first poll waiting two minutes,
+so it is not used; the polls back off instead, from 1 s doubling up to the poll interval.
 Only outcome codes, counts and HAPI message codes leave this module; HAPI's error texts quote resource content.
 """
 
@@ -31,7 +34,6 @@ from urllib.parse import parse_qs, urlsplit
 from ...errors import TemporaryError
 from ...transport.auth import Auth
 from ...transport.operation_outcome import parse_operation_outcome
-from ...transport.retry import parse_retry_after
 from ..errors import ImportRefused
 from ..manifest import Manifest
 from .base import BulkImporter, ImportJob, ImportState, ImportStatus
@@ -57,6 +59,7 @@ class HapiImporter(BulkImporter):
 
     target = "hapi"
     default_poll_interval = 15.0
+    first_poll_wait = 1.0
 
     def __init__(
         self,
@@ -121,11 +124,10 @@ class HapiImporter(BulkImporter):
         body = json_body(response)
         headers = response.headers
         response.close()
-        retry_after = parse_retry_after(headers.get("Retry-After"))
-        if status == 202:
+        if status == 202:  # its constant Retry-After is left out (see the module docstring)
             progress_text = headers.get("X-Progress", "")
             state = ImportState.QUEUED if "QUEUED" in progress_text else ImportState.RUNNING
-            return ImportStatus(state, job.job_id, progress=_completion(progress_text), retry_after=retry_after)
+            return ImportStatus(state, job.job_id, progress=_completion(progress_text))
         diagnostics = _diagnostics(body)
         if status == 200:
             return _status_from_report(ImportState.DONE, job, _report(diagnostics), ())

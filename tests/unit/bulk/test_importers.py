@@ -171,7 +171,7 @@ def test_hapi_polls_queued_running_done_politely(rec: Recorder) -> None:
     )
     assert [s.state for s in seen] == [ImportState.QUEUED, ImportState.RUNNING, ImportState.DONE]
     assert seen[1].progress == pytest.approx(0.333)
-    assert rec.sleeps == [10, 60, 60]  # Retry-After 120 honoured, capped at max_poll_wait
+    assert rec.sleeps == [1, 2, 4]  # backing off from 1 s; HAPI's constant Retry-After 120 is not honoured
     assert status.imported == 3 and status.failed == 0
     assert status.imported_by_type == {"Patient": 2, "Encounter": 1}
     assert status.complete
@@ -237,7 +237,40 @@ def test_hapi_poll_retries_temporary_failures_with_retry_after(rec: Recorder) ->
     importer = hapi(rec)
     status = run(importer, importer.start(PATIENTS_THEN_ENCOUNTERS, FILES), rec)
     assert status.state is ImportState.DONE
-    assert rec.sleeps == [10, 7.0, 5.0]
+    assert rec.sleeps == [1, 7.0, 5.0]
+
+
+@responses.activate
+def test_hapi_polls_back_off_from_one_second_to_the_interval(rec: Recorder) -> None:
+    kickoff_hapi()
+    for _ in range(6):
+        responses.get(POLL, status=202, json=fixture("poll_202.json"), headers={"Retry-After": "120"})
+    responses.get(POLL, status=200, json=fixture("poll_200.json"))
+    importer = hapi(rec)
+    status = run(importer, importer.start(PATIENTS_THEN_ENCOUNTERS, FILES), rec)
+    assert status.state is ImportState.DONE
+    assert rec.sleeps == [1, 2, 4, 8, 10, 10, 10]
+
+
+def test_a_retry_after_still_stretches_the_backed_off_wait(rec: Recorder) -> None:
+    class Scripted(BulkImporter):
+        target = "scripted"
+        first_poll_wait = 1.0
+
+        def __init__(self, statuses: list[ImportStatus]) -> None:
+            self.statuses = statuses
+
+        def start(self, manifest: Manifest, location: str) -> ImportJob:
+            return ImportJob(self.target, "j1", "memory:j1")
+
+        def poll(self, job: ImportJob) -> ImportStatus:
+            return self.statuses.pop(0)
+
+    running = ImportStatus(ImportState.RUNNING, "j1")
+    importer = Scripted([running, ImportStatus(ImportState.RUNNING, "j1", retry_after=30), running, running,
+                         ImportStatus(ImportState.DONE, "j1")])  # fmt: skip
+    run(importer, importer.start(PATIENTS_THEN_ENCOUNTERS, FILES), rec)
+    assert rec.sleeps == [1, 2, 30, 8, 10]
 
 
 @responses.activate
