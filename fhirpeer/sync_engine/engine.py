@@ -160,7 +160,7 @@ class SyncEngine:
         the first chunk of a kind is prepared while the last one of the kind before is written. Dependants still
         plan against rosters that are written or planned: every earlier chunk is written and recorded by then, and
         what the last one writes the resolver already expects (its ids, where they are client ids)."""
-        chunk_size = max(self.ctx.settings.batch_size * len(self.ctx.write_clients) * 2, 500)
+        chunk_size = max(self.ctx.settings.bundle_entries() * len(self.ctx.write_clients) * 2, 500)
         kinds = list(self.ctx.folder.check())
         steps = self._prepared_steps(kinds, chunk_size)
         current: InputKind | None = None
@@ -427,7 +427,7 @@ class SyncEngine:
         cls = self._strategy_class(resource_type)
         provenance = self.provenance if cls.mixes_types else None  # else sent after the writes, by `flush`
         return [
-            cls(c, self.ctx.mappings, self.resolver, self.outgoing, batch_size=self.ctx.settings.batch_size,
+            cls(c, self.ctx.mappings, self.resolver, self.outgoing, batch_size=self.ctx.settings.bundle_entries(),
                 provenance=provenance)
             for c in self.ctx.write_clients
         ]  # fmt: skip
