@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         if imported is not None and after_import is not None:
             print(f"  import / first sync (wall time)             {imported.wall / first.wall:>8.3f}   "
                   f"{imported.wall:.1f}s / {first.wall:.1f}s; the sync after it wrote {after_import.resources}")  # fmt: skip
+        if raw.server_cpu > 0:  # the server's own work, less sensitive than wall time to others on the machine
+            print(f"  server CPU, first sync / raw                {first.server_cpu / raw.server_cpu:>8.3f}   "
+                  f"{first.server_cpu:.1f}s / {raw.server_cpu:.1f}s (lower is less server work per export)")  # fmt: skip
         idle = max(first.wall - first.client_cpu, 0.0)
         print(
             f"  first sync: client CPU {first.client_cpu:.1f}s ({first.client_cpu / first.wall:.0%} of wall), "

@@ -37,12 +37,23 @@ class Coding(_Strict):
     display: str | None = None
 
     def as_fhir(self) -> dict[str, str]:
-        return self.model_dump(exclude_none=True)
+        """The FHIR Coding (built directly: `model_dump` costs ten times as much, on every mapped resource)."""
+        coding = {"system": self.system, "code": self.code}
+        if self.display is not None:
+            coding["display"] = self.display
+        return coding
 
 
 class ClassCode(_Strict):
     code: str = Field(min_length=1)
     display: str | None = None
+
+    def as_fhir(self, system: str) -> dict[str, str]:
+        """The FHIR Coding of this class code in `system` (Encounter.class)."""
+        coding = {"system": system, "code": self.code}
+        if self.display is not None:
+            coding["display"] = self.display
+        return coding
 
 
 class CodedConcept(_Strict):

@@ -36,7 +36,7 @@ def validate_export(
     if ndjson_dir:
         writers.append(NdjsonWriter(ndjson_dir))
     if bundles_dir:
-        writers.append(BundleFolderWriter(bundles_dir, mappings, settings.batch_size))
+        writers.append(BundleFolderWriter(bundles_dir, mappings, settings.bundle_entries()))
     keys: defaultdict[ResourceType, set[str]] = defaultdict(set)  # what this export would create, per type
     present = {t for k in kinds for t in k.resource_types}
     dangling: Counter[tuple[str, str]] = Counter()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -62,6 +63,16 @@ class RejectionLimit:
         return f"{self.percent:g}%" if self.percent is not None else str(self.count)
 
 
+# Entries per Bundle when `batch_size` is not set: 500, Azure Health Data Services' documented maximum per Bundle
+# (Microsoft Learn, "FHIR service: supported features" — batch and transaction bundles), which HAPI FHIR, Smile CDR
+# and Medplum take as well; AWS HealthLake takes 160 resources per Bundle, not adjustable (AWS HealthLake developer
+# guide, "Endpoints and quotas": resources per bundle).
+DEFAULT_BUNDLE_ENTRIES = 500
+BUNDLE_ENTRY_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"healthlake(-fips)?\.[a-z0-9-]+\.amazonaws\.com"), 160),
+)
+
+
 class Settings(BaseModel):
     """Everything a run can be configured with (no secrets)."""
 
@@ -80,7 +91,7 @@ class Settings(BaseModel):
     part2_labels: bool = True
     send_text_contacts: bool = False
     state: Path = Path(".fhirpeer/state.sqlite")
-    batch_size: int = 200
+    batch_size: int | None = None  # entries per Bundle; None: `bundle_entries()` picks the server's limit
     workers: int = 1
     conflict_policy: ConflictPolicy = ConflictPolicy.SKIP
     # who owns the master data, per type (Patient, Practitioner, Organization); default create_if_absent
@@ -153,10 +164,20 @@ class Settings(BaseModel):
                 raise ValueError("each entry must be a strptime pattern such as %m/%d/%Y")
         return value
 
+    def bundle_entries(self) -> int:
+        """Entries per written Bundle: `batch_size` when set, else the largest the server is known to take."""
+        if self.batch_size is not None:
+            return self.batch_size
+        host = (urlsplit(self.server).hostname or "") if self.server else ""
+        for host_pattern, limit in BUNDLE_ENTRY_LIMITS:
+            if host_pattern.fullmatch(host):
+                return limit
+        return DEFAULT_BUNDLE_ENTRIES
+
     @field_validator("batch_size", "workers", "max_attempts")
     @classmethod
-    def _positive(cls, value: int) -> int:
-        if value < 1:
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
             raise ValueError("must be at least 1")
         return value
 

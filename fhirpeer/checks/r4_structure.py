@@ -26,7 +26,7 @@ from typing import Any
 
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
-from .schema import FieldSpec, ModelSchema, schema_for
+from .schema import COMPLEX, COMPLEX_LIST, PRIMITIVE, REFUSED, FieldSpec, ModelSchema, schema_for
 
 # The resource types fhirpeer emits or plans to (issue 15), each covered by tests/unit/test_fast_check_equivalence.py.
 _SUPPORTED = (
@@ -117,21 +117,50 @@ def _check_object(schema: ModelSchema, data: dict[str, Any], where: Where, probl
         _problem(problems, (where, "resourceType"), "does not match the element type")
     for key, value in data.items():
         spec = fields.get(key)
-        if spec is None:
-            if key != "resourceType" and key != "resource_type":
-                _problem(problems, (where, key), "unknown element")
-        elif key != spec.alias and spec.alias in data:
-            _problem(problems, (where, spec.alias), "given twice (element name and field name)")
-        elif value is None:
-            if not spec.none_ok:
-                _problem(problems, (where, key), "null is not allowed")
-        elif spec.is_list:
-            _check_list(spec, value, (where, key), problems)
-        elif spec.check is not None:
-            if not spec.check(value):
+        # the common case first, a non-null value under its element name, one branch per shape; anything else
+        # (unknown keys, nulls, Python field names, contained resources) takes the general path
+        if spec is None or value is None or key != spec.alias:
+            _check_member(spec, key, value, data, where, problems)
+            continue
+        shape = spec.shape
+        if shape == PRIMITIVE:
+            if not spec.check(value):  # type: ignore[misc]
                 _problem(problems, (where, key), "not a valid value of its FHIR type")
+        elif shape == COMPLEX:
+            if type(value) is dict:
+                _check_object(spec.resolved or spec.model_schema(), value, (where, key), problems)
+            else:
+                _check_complex(spec, value, (where, key), problems)
+        elif shape == REFUSED:
+            _check_member(spec, key, value, data, where, problems)
         else:
-            _check_complex(spec, value, (where, key), problems)
+            _check_list(spec, value, (where, key), problems)
+    if schema.has_object_rules:
+        _check_object_rules(schema, data, where, problems)
+
+
+def _check_member(
+    spec: FieldSpec | None, key: str, value: Any, data: dict[str, Any], where: Where, problems: list[str]
+) -> None:
+    """One member of an object, every case (the general path of `_check_object`)."""
+    if spec is None:
+        if key != "resourceType" and key != "resource_type":
+            _problem(problems, (where, key), "unknown element")
+    elif key != spec.alias and spec.alias in data:
+        _problem(problems, (where, spec.alias), "given twice (element name and field name)")
+    elif value is None:
+        if not spec.none_ok:
+            _problem(problems, (where, key), "null is not allowed")
+    elif spec.is_list:
+        _check_list(spec, value, (where, key), problems)
+    elif spec.check is not None:
+        if not spec.check(value):
+            _problem(problems, (where, key), "not a valid value of its FHIR type")
+    else:
+        _check_complex(spec, value, (where, key), problems)
+
+
+def _check_object_rules(schema: ModelSchema, data: dict[str, Any], where: Where, problems: list[str]) -> None:
     for spec in schema.required:
         if spec.alias not in data and spec.name not in data:
             _problem(problems, (where, spec.alias), "required")
@@ -148,6 +177,17 @@ def _check_list(spec: FieldSpec, value: Any, where: Where, problems: list[str]) 
         _problem(problems, where, "must be a list")
         return
     check = spec.check
+    if spec.shape == COMPLEX_LIST:
+        schema = spec.resolved or spec.model_schema()
+        for i, item in enumerate(value):
+            if type(item) is dict:
+                _check_object(schema, item, (where, i), problems)
+            elif item is None:
+                if not spec.item_none_ok:
+                    _problem(problems, (where, i), "null is not allowed")
+            else:
+                _check_complex(spec, item, (where, i), problems)
+        return
     for i, item in enumerate(value):
         if item is None:
             if not spec.item_none_ok:

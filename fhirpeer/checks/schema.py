@@ -39,6 +39,10 @@ KNOWN_MODEL_VALIDATORS = frozenset(
 )
 
 
+# FieldSpec.shape: how the walker treats a field's value
+PRIMITIVE, PRIMITIVE_LIST, COMPLEX, COMPLEX_LIST, REFUSED = range(5)
+
+
 @dataclass(eq=False, slots=True)
 class FieldSpec:
     """One field of a model: where it may appear, what shape and type its value must have."""
@@ -51,7 +55,16 @@ class FieldSpec:
     check: Check | None  # primitive value check; None for a nested model
     model: type[FHIRAbstractModel] | None
     refused: str | None = None  # set for elements the fast check declines to check (contained resources)
-    _model_schema: ModelSchema | None = None
+    resolved: ModelSchema | None = None  # the nested model's schema, once `model_schema()` has resolved it
+    shape: int = field(init=False)  # one of the shapes below, so that the walker branches once per value
+
+    def __post_init__(self) -> None:
+        if self.refused is not None:
+            self.shape = REFUSED
+        elif self.check is not None:
+            self.shape = PRIMITIVE_LIST if self.is_list else PRIMITIVE
+        else:
+            self.shape = COMPLEX_LIST if self.is_list else COMPLEX
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -59,9 +72,9 @@ class FieldSpec:
 
     def model_schema(self) -> ModelSchema:
         """The nested model's schema, resolved on first use (models refer to each other in cycles)."""
-        if self._model_schema is None:
-            self._model_schema = schema_for(self.model)  # type: ignore[arg-type]
-        return self._model_schema
+        if self.resolved is None:
+            self.resolved = schema_for(self.model)  # type: ignore[arg-type]
+        return self.resolved
 
 
 @dataclass(eq=False, slots=True)
@@ -75,6 +88,12 @@ class ModelSchema:
     choices: tuple[tuple[str, tuple[FieldSpec, ...], bool], ...]  # (element name, members, one required)
     needs_id_extension_or_comments: bool  # FHIRPrimitiveExtension's own rule
     specs: tuple[FieldSpec, ...] = field(default=())
+    has_object_rules: bool = field(init=False)  # any rule beyond the members' own (most data types have none)
+
+    def __post_init__(self) -> None:
+        self.has_object_rules = bool(
+            self.required or self.element_required or self.choices or self.needs_id_extension_or_comments
+        )
 
 
 def _non_none(args: tuple[typing.Any, ...]) -> tuple[typing.Any, ...]:

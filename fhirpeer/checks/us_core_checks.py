@@ -6,6 +6,7 @@ Problems are reported as 'path: message' with list indexes, never the values.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from .us_core_must_haves import US_CORE_MUST_HAVES, MustHave
@@ -15,9 +16,38 @@ def us_core_problems(resource: dict[str, Any]) -> list[str]:
     """The must-have elements this resource lacks (empty when it has them all, or its type has no entry)."""
     rtype = resource.get("resourceType", "")
     problems: list[str] = []
-    for rule in US_CORE_MUST_HAVES.get(rtype, ()):
-        problems += [f"{where}: {_missing(rule)} ({rule.why})" for where in _violations(rtype, resource, rule)]
+    for rule, parents, last in _compiled(rtype):
+        if not _holds(resource, parents, last, rule.any_of):  # paths are built only for a resource that fails
+            problems += [f"{where}: {_missing(rule)} ({rule.why})" for where in _violations(rtype, resource, rule)]
     return problems
+
+
+@cache
+def _compiled(rtype: str) -> tuple[tuple[MustHave, tuple[str, ...], str], ...]:
+    """Each rule of a type with its element split once: (rule, parent steps, last step)."""
+    compiled = []
+    for rule in US_CORE_MUST_HAVES.get(rtype, ()):
+        *parents, last = rule.element.split(".")
+        compiled.append((rule, tuple(parents), last))
+    return tuple(compiled)
+
+
+def _holds(node: dict[str, Any], parents: tuple[str, ...], last: str, any_of: tuple[str, ...]) -> bool:
+    """True exactly when `_violations` would yield nothing, without building any path."""
+    if parents:
+        step, rest = parents[0], parents[1:]
+        return all(_holds(child, rest, last, any_of) for child in _child_objects(node, step))
+    if any_of:
+        return all(any(_present(child, name) for name in any_of) for child in _child_objects(node, last))
+    return _present(node, last)
+
+
+def _child_objects(node: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The objects `_children` yields, without their paths."""
+    value = node.get(name)
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, dict)]
+    return [value] if isinstance(value, dict) else []
 
 
 def _missing(rule: MustHave) -> str:

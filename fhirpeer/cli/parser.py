@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=Path, required=True, help="folder with the CSV exports")
     p.add_argument("--state", type=Path, help="sync state store (default .fhirpeer/state.sqlite)")
     p.add_argument("--dry-run", action="store_true", help="read the server, write nothing, print the plan")
-    p.add_argument("--batch-size", type=positive_int, help="entries per transaction Bundle (default 200)")
+    p.add_argument("--batch-size", type=positive_int, help="entries per Bundle (default 500; 160 for AWS HealthLake)")
     p.add_argument("--workers", type=positive_int, help="parallel writers, partitioned by patient (default 1)")
     p.add_argument(
         "--conflict-policy", choices=[str(c) for c in ConflictPolicy], help="resources changed on the server"

@@ -25,7 +25,8 @@ class Ref:
     optional: bool = False  # dropped from the resource when the target is nowhere, instead of rejecting it
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "resource_type", ResourceType(self.resource_type))
+        if type(self.resource_type) is not ResourceType:  # the mappers pass the enum: skip the costly Enum call
+            object.__setattr__(self, "resource_type", ResourceType(self.resource_type))
 
 
 @dataclass
@@ -43,7 +44,8 @@ class MappedResource:
     only_if_exists: bool = False  # written only when the server already holds this key (an update, never a create)
 
     def __post_init__(self) -> None:
-        self.resource_type = ResourceType(self.resource_type)
+        if type(self.resource_type) is not ResourceType:
+            self.resource_type = ResourceType(self.resource_type)
 
 
 def identifier(m: Mappings, resource_type: str, key: str) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def map_encounter(
         "resourceType": "Encounter",
         "identifier": [identifier(m, "Encounter", rec.contact_id)],
         "status": status,
-        "class": {"system": enc.class_system, **klass.model_dump(exclude_none=True)},
+        "class": klass.as_fhir(enc.class_system),
         "type": types,
         "serviceType": concept(enc.service_type, enc.service_type_system_local, enc.service_type_code),
         "subject": conditional_reference(m, "Patient", rec.patient_mrn),

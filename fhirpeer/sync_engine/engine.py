@@ -154,7 +154,7 @@ class SyncEngine:
 
     def _chunk_size(self) -> int:
         """Records read, mapped and planned at a time: two batches per writer."""
-        return max(self.ctx.settings.batch_size * len(self.ctx.write_clients) * 2, 500)
+        return max(self.ctx.settings.bundle_entries() * len(self.ctx.write_clients) * 2, 500)
 
     def _search_needed(self, resource_type: ResourceType) -> bool:
         return self.planner.search_needed(resource_type)
@@ -163,27 +163,39 @@ class SyncEngine:
         return STRATEGY_CLASSES[self.ctx.strategies.get(resource_type, WriteStrategy.CONDITIONAL_PUT)]
 
     def run(self) -> None:
-        """Sync kind by kind (rosters first). Within a kind, the next chunk is read, mapped, planned and checked
-        on a helper thread while the current one is on the server, so client CPU and server time overlap; a kind
-        is finished before the next one starts, so dependants plan against rosters that are already written."""
+        """Sync kind by kind (rosters first). The next chunk is read, mapped, planned and checked on a helper
+        thread while the current one is on the server, so client CPU and server time overlap — across kinds too:
+        the first chunk of a kind is prepared while the last one of the kind before is written. Dependants still
+        plan against rosters that are written or planned: every earlier chunk is written and recorded by then, and
+        what the last one writes the resolver already expects (its ids, where they are client ids)."""
         chunk_size = self._chunk_size()
-        for kind in self.ctx.folder.check():
-            chunks = _chunks(self.ctx.folder.records(kind, self._row_skip(kind)), chunk_size)
-            # care_team rows are grouped into teams, so its row count is no total for a bar
-            total = None if kind is InputKind.CARE_TEAM else self.ctx.folder.count_rows(kind)
-            done = 0
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhirpeer-prepare") as prep:
-                pending = prep.submit(self._prepare, kind, chunks)
-                while (prepared := pending.result()) is not None:
-                    pending = prep.submit(self._prepare, kind, chunks)
+        kinds = list(self.ctx.folder.check())
+        steps = self._prepared_steps(kinds, chunk_size)
+        current: InputKind | None = None
+        done = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhirpeer-prepare") as prep:
+            pending = prep.submit(next, steps, None)
+            while (step := pending.result()) is not None:
+                pending = prep.submit(next, steps, None)
+                kind, prepared = step
+                if kind is not current:  # the kind before is written
+                    if current is not None:
+                        self._progress(current.resource_type, done, self._total(current), finished=True)
+                    current, done = kind, 0
+                if prepared is not None:
                     self._dispatch(prepared)
                     done += prepared.rows
-                    self._progress(kind.resource_type, done, total, finished=False)
-            self._progress(kind.resource_type, done, total, finished=True)
+                    self._progress(kind.resource_type, done, self._total(kind), finished=False)
+        if current is not None:
+            self._progress(current.resource_type, done, self._total(current), finished=True)
         if self.provenance is not None:
             self.provenance.flush()
             for warning in self.provenance.warnings:
                 self.report.warn(warning)
+
+    def _total(self, kind: InputKind) -> int | None:
+        """Rows of a kind, for a progress bar (care_team rows are grouped into teams: no total)."""
+        return None if kind is InputKind.CARE_TEAM else self.ctx.folder.count_rows(kind)
 
     def _row_skip(self, kind: InputKind) -> RowSkip | None:
         """How the reader skips `kind`'s unchanged rows before parsing them (care teams are grouped first: their
@@ -197,7 +209,7 @@ class SyncEngine:
         return RowSkip(digest, lambda keys: self.ctx.state.record_fingerprints(kind.value, keys), context)
 
     def _contact_lookups(self) -> ExportLookups:
-        """Read once, when contacts come (after sites and enrollments were synced)."""
+        """Read once, when contacts come (sites and enrollments were read by then)."""
         if self._lookups is None:
             self._lookups = lookups_of(self.ctx.folder)
         return self._lookups
@@ -210,6 +222,20 @@ class SyncEngine:
         self.ctx.on_progress(SyncProgress(resource_type, done, total, finished, counts))
 
     # --- prepare (helper thread) -----------------------------------------------------------------------------
+    def _prepared_steps(
+        self, kinds: list[InputKind], chunk_size: int
+    ) -> Iterator[tuple[InputKind, PreparedChunk | None]]:
+        """Every kind's prepared chunks in write order (`(kind, None)` for a kind without rows); advanced only on
+        the prepare thread."""
+        for kind in kinds:
+            chunks = _chunks(self.ctx.folder.records(kind, self._row_skip(kind)), chunk_size)
+            empty = True
+            while (prepared := self._prepare(kind, chunks)) is not None:
+                empty = False
+                yield kind, prepared
+            if empty:
+                yield kind, None
+
     def _prepare(self, kind: InputKind, chunks: Iterator[list[_Read]]) -> PreparedChunk | None:
         """Read the next chunk and turn it into the writes it needs (None when the kind is done)."""
         rows = next(chunks, None)
@@ -368,11 +394,15 @@ class SyncEngine:
         if self.ctx.dry_run:
             return
         self._failed = set()
-        for type_plan in prepared.types:
-            if type_plan.record:
-                self.ctx.state.record_written(type_plan.record, self.ctx.run_id)
-            if type_plan.writes:
-                self._write(type_plan.writes, self._writers(type_plan.resource_type))
+        if self.provenance is not None and any(t.writes for t in prepared.types):
+            self.provenance.ensure_device()
+        for group in self._write_groups(prepared.types):
+            for type_plan in group:
+                if type_plan.record:
+                    self.ctx.state.record_written(type_plan.record, self.ctx.run_id)
+            writes = [w for type_plan in group for w in type_plan.writes]
+            if writes:
+                self._write(writes, self._writers(group[0].resource_type))
                 if self.provenance is not None:
                     self.provenance.flush()
         failed_records = {prepared.items_of.get(item) for item in self._failed}
@@ -380,12 +410,35 @@ class SyncEngine:
         if done:
             self.ctx.state.record_records(done, self.ctx.run_id)
 
+    def _write_groups(self, plans: list[TypePlan]) -> Iterator[list[TypePlan]]:
+        """A chunk's types, in write order, grouped into what is written together: consecutive types whose
+        strategy puts several types in one Bundle share full Bundles, as long as every body of the later types is
+        built already (its references resolved). A type that points at what an earlier type of the chunk creates
+        by conditional create waits until those ids are known: it starts a group of its own."""
+        group: list[TypePlan] = []
+        for plan in plans:
+            cls = self._strategy_class(plan.resource_type)
+            joins = (
+                group
+                and cls.mixes_types
+                and cls is self._strategy_class(group[0].resource_type)
+                and all(w.prepared is not None or w.body is not None for w in plan.writes)
+            )
+            if group and not joins:
+                yield group
+                group = []
+            group.append(plan)
+        if group:
+            yield group
+
     def _writers(self, resource_type: ResourceType) -> list[Strategy]:
         cls = self._strategy_class(resource_type)
+        provenance = self.provenance if cls.mixes_types else None  # else sent after the writes, by `flush`
         return [
-            cls(c, self.ctx.mappings, self.resolver, self.outgoing, batch_size=self.ctx.settings.batch_size)
+            cls(c, self.ctx.mappings, self.resolver, self.outgoing, batch_size=self.ctx.settings.bundle_entries(),
+                provenance=provenance)
             for c in self.ctx.write_clients
-        ]
+        ]  # fmt: skip
 
     def _write(self, writes: list[PlannedWrite], writers: list[Strategy]) -> None:
         partitions: list[list[PlannedWrite]] = [[] for _ in writers]
@@ -428,7 +481,7 @@ class SyncEngine:
                     self._failed.add((str(w.resource_type), w.key))
                     self._reject_item(w.item, o.reason, Stage.SERVER)
         if self.provenance is not None:
-            self.provenance.add(landed)
+            self.provenance.add([o for o in landed if not o.provenance_recorded])
         log.debug("round trip done", extra={"count": len(outcomes)})
 
     # --- counting --------------------------------------------------------------------------------------------

@@ -65,7 +65,12 @@ def parse_location(value: str | None) -> tuple[str | None, str | None, str | Non
     """``(type, id, version)`` from a Location such as ``http://x/fhir/Encounter/12/_history/3``."""
     if not value:
         return None, None, None
-    match = _LOCATION.search(urlsplit(value.strip()).path)
+    # the path by hand (after scheme and host, before query or fragment): urlsplit ran once per Bundle entry
+    text = value.strip()
+    if "://" in text:
+        after_host = text.find("/", text.index("://") + 3)
+        text = text[after_host:] if after_host != -1 else ""
+    match = _LOCATION.search(text.split("?", 1)[0].split("#", 1)[0])
     if not match:
         return None, None, None
     return match["type"], match["id"], match["version"]
@@ -233,13 +238,18 @@ class FhirClient:
 
     # --- writes -----------------------------------------------------------------------------------------
 
-    def transaction(self, bundle: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
-        """POST a transaction Bundle to the base URL; returns the transaction-response Bundle."""
-        return self._post_bundle(bundle, "transaction", idempotent=idempotent)
+    def transaction(
+        self, bundle: dict[str, Any], *, idempotent: bool = True, return_minimal: bool = False
+    ) -> dict[str, Any]:
+        """POST a transaction Bundle to the base URL; returns the transaction-response Bundle.
 
-    def batch(self, bundle: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
+        ``return_minimal`` asks for entries without the stored resources (``Prefer: return=minimal``): status,
+        location and etag say what a writer needs, and the server neither renders nor sends 500 resources back."""
+        return self._post_bundle(bundle, "transaction", idempotent=idempotent, return_minimal=return_minimal)
+
+    def batch(self, bundle: dict[str, Any], *, idempotent: bool = True, return_minimal: bool = False) -> dict[str, Any]:
         """POST a batch Bundle to the base URL; returns the batch-response Bundle (check entry statuses)."""
-        return self._post_bundle(bundle, "batch", idempotent=idempotent)
+        return self._post_bundle(bundle, "batch", idempotent=idempotent, return_minimal=return_minimal)
 
     def put(self, url_path: str, resource: dict[str, Any], *, if_match: str | None = None) -> WriteResult:
         """Update (or conditionally update or create) at ``url_path``, e.g. ``Encounter?identifier=…``.
@@ -412,11 +422,15 @@ class FhirClient:
             self._raise_refusal(response, label)
         return _write_result_of(response)
 
-    def _post_bundle(self, bundle: dict[str, Any], kind: str, *, idempotent: bool) -> dict[str, Any]:
+    def _post_bundle(
+        self, bundle: dict[str, Any], kind: str, *, idempotent: bool, return_minimal: bool
+    ) -> dict[str, Any]:
         if bundle.get("resourceType") != "Bundle" or bundle.get("type") != kind:
             raise ValueError(f"expected a Bundle of type {kind}")
         label = f"POST {kind} ({len(bundle.get('entry') or [])} entries)"
-        response = self._request("POST", "", body=bundle, label=label, idempotent=idempotent)
+        # RFC 7240 Prefer return=minimal, as FHIR R4 http.html#ops names it for writes
+        headers = {"Prefer": "return=minimal"} if return_minimal else None
+        response = self._request("POST", "", body=bundle, headers=headers, label=label, idempotent=idempotent)
         return self._resource_body(response, label, expected="Bundle")
 
     def _next_page(self, bundle: dict[str, Any], seen: set[str], label: str) -> str | None:

@@ -74,10 +74,10 @@ def test_settings_never_read_the_environment_unless_asked(monkeypatch: pytest.Mo
     monkeypatch.setenv("FHIRPEER_AUTH", "bearer")
     monkeypatch.setenv("FHIRPEER_BEARER_TOKEN", "secret")
     settings = fhirpeer.Settings(server="http://127.0.0.1:9/fhir")
-    assert settings.batch_size == 200
-    assert fhirpeer.load_settings(server="http://127.0.0.1:9/fhir").batch_size == 200
+    assert settings.batch_size is None and settings.bundle_entries() == 500
+    assert fhirpeer.load_settings(server="http://127.0.0.1:9/fhir").batch_size is None
     assert fhirpeer.Settings.from_env().batch_size == 7  # only when asked
-    assert fhirpeer.Settings.from_env(environ={}).batch_size == 200
+    assert fhirpeer.Settings.from_env(environ={}).batch_size is None
     (client,) = make_clients(settings)
     assert isinstance(client.auth, fhirpeer.NoAuth)  # no credential unless one is passed
     assert isinstance(fhirpeer.auth_from_env(os.environ, settings.server), fhirpeer.BearerToken)

@@ -27,7 +27,7 @@ def cli_settings(*argv: str):
 def test_each_source_overrides_the_one_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("batch_size: 50\nworkers: 3\nsite_timezone: America/Chicago\n", encoding="utf-8")
-    assert cli_settings().batch_size == 200  # the default
+    assert cli_settings().batch_size is None  # the default: the server's limit
     assert cli_settings("--config", str(config)).batch_size == 50  # the file
     monkeypatch.setenv("FHIRPEER_BATCH_SIZE", "60")
     from_env = cli_settings("--config", str(config))
@@ -41,7 +41,7 @@ def test_a_setting_given_nowhere_keeps_its_default(tmp_path: Path) -> None:
     config.write_text("server: https://fhir.example.org/R4\n", encoding="utf-8")
     settings = load_settings(config)
     assert settings.server == "https://fhir.example.org/R4"
-    assert settings.state == Path(".fhirpeer/state.sqlite") and settings.batch_size == 200
+    assert settings.state == Path(".fhirpeer/state.sqlite") and settings.batch_size is None
 
 
 def test_unknown_or_invalid_settings_are_config_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,3 +158,13 @@ def test_a_list_setting_comes_from_the_environment_as_json() -> None:
     assert (settings.date_formats, settings.delimiter) == (["%m/%d/%Y"], "\t")
     with pytest.raises(ConfigError, match="FHIRPEER_DATE_FORMATS: must be a JSON array"):
         Settings.from_env(environ={"FHIRPEER_DATE_FORMATS": "%m/%d/%Y"})
+
+
+def test_bundle_entries_default_to_the_servers_documented_limit() -> None:
+    assert Settings(server="http://127.0.0.1:8080/fhir").bundle_entries() == 500
+    assert Settings().bundle_entries() == 500
+    healthlake = "https://healthlake.us-east-1.amazonaws.com/datastore/abc/r4/"
+    assert Settings(server=healthlake).bundle_entries() == 160
+    assert Settings(server="https://healthlake-fips.us-east-2.amazonaws.com/datastore/x/r4/").bundle_entries() == 160
+    assert Settings(server="https://s3.amazonaws.com/fhir").bundle_entries() == 500
+    assert Settings(server=healthlake, batch_size=50).bundle_entries() == 50

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ...bundles import entry, full_url
 from ...domain import Outcome, WriteStrategy
@@ -39,9 +39,29 @@ class WriteOutcome:
     version_id: str | None = None
     reason: str = ""
     receiver: bool = False  # the write set fhirpeer's status on a version the receiver had moved
+    provenance_recorded: bool = False  # its Provenance was in the same transaction (none is sent after it)
 
 
 OnDone = Callable[[list[WriteOutcome]], None]
+
+
+class BundleProvenance(Protocol):
+    """Provenance written inside the transaction whose writes it records (atomic with them)."""
+
+    def covers(self, w: PlannedWrite) -> bool:
+        """Whether this write's Provenance can go in its own transaction: it lands as planned when the
+        transaction commits (`PUT Type/id`; a conditional create may find the EHR's record instead)."""
+        ...
+
+    def entries(self, writes: Sequence[PlannedWrite]) -> list[dict[str, Any]]:
+        """The Provenance Bundle entries (one per activity) for the covered writes among `writes`."""
+        ...
+
+    def refused_in_bundle(self) -> None:
+        """The server took a write but refused it with its Provenance: for the rest of the run, Provenance goes
+        after the writes (its refusal then is a warning, not the cause of a split Bundle each time)."""
+        ...
+
 
 #: Statuses a server answers a stale If-Match with: 412 (FHIR RESTful API), 409 (HAPI FHIR, HAPI-0989).
 VERSION_CONFLICT_STATUSES = frozenset({409, 412})
@@ -51,12 +71,15 @@ CONDITIONAL_REFERENCE_MATCHED_TWICE = frozenset({"HAPI-1092", "HAPI-2207"})
 
 
 class Strategy(ABC):
-    """Sends PlannedWrites of one resource type through one client (one instance per worker thread)."""
+    """Sends PlannedWrites through one client (one instance per worker thread)."""
 
     name: ClassVar[WriteStrategy]
     #: Every key without a state row is searched on the server before it is written (not just when the server
     #: holds more than the state store knows).
     always_search: ClassVar[bool] = False
+    #: One all-or-nothing request may hold writes of several types (written in write order), so consecutive
+    #: types of a chunk share full Bundles instead of a Bundle each; it also carries their Provenance.
+    mixes_types: ClassVar[bool] = False
 
     @classmethod
     def addressing(cls, client_ids: bool) -> Addressing:
@@ -71,12 +94,14 @@ class Strategy(ABC):
         outgoing: Outgoing,
         *,
         batch_size: int = 200,
+        provenance: BundleProvenance | None = None,
     ):
         self.client = client
         self.mappings = mappings
         self.resolver = resolver
         self.outgoing = outgoing
         self.batch_size = batch_size
+        self.provenance = provenance
 
     @abstractmethod
     def write(self, writes: Sequence[PlannedWrite], on_done: OnDone) -> None:

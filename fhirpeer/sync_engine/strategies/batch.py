@@ -30,7 +30,7 @@ class BatchStrategy(Strategy):
                 ready.append((w, e))
         if not ready:
             return outcomes
-        response = self.client.batch(bundle([e for _, e in ready], "batch"))
+        response = self.client.batch(bundle([e for _, e in ready], "batch"), return_minimal=True)
         for (w, _), e in zip(ready, response.get("entry") or [], strict=False):
             outcome = self.entry_outcome(w, e)
             if outcome.result is Outcome.FAILED and self.if_match_failed(w, entry_status(e)):

@@ -100,3 +100,48 @@ def test_nested_must_haves_apply_to_every_instance_and_only_where_the_parent_is(
 
 def test_types_without_an_entry_have_no_us_core_problems() -> None:
     assert us_core_problems({"resourceType": "Appointment"}) == []
+
+
+# Values a must-have element or one of its parents may be replaced with: absent, blank, the wrong shape, a list
+# mixing objects with other values, an object carrying only an extension.
+_ODD_VALUES: tuple[Any, ...] = (None, "", [], {}, "x", 0, [None, "x"], [{}], [{"x": 1}, "y"], {"extension": [{}]})
+
+
+def _mutations(node: dict[str, Any], steps: list[str]) -> list[dict[str, Any]]:
+    """Copies of `node` with the element at each step of `steps` (every list item on the way) deleted or replaced."""
+    copies: list[dict[str, Any]] = []
+    name, rest = steps[0], steps[1:]
+    without = copy.deepcopy(node)
+    without.pop(name, None)
+    copies.append(without)
+    copies += [{**copy.deepcopy(node), name: copy.deepcopy(odd)} for odd in _ODD_VALUES]
+    value = node.get(name)
+    children = value if isinstance(value, list) else [value]
+    for i, child in enumerate(children):
+        if isinstance(child, dict) and rest:
+            for changed in _mutations(child, rest):
+                replaced = copy.deepcopy(node)
+                if isinstance(value, list):
+                    replaced[name][i] = changed
+                else:
+                    replaced[name] = changed
+                copies.append(replaced)
+    return copies
+
+
+def test_the_fast_verdict_agrees_with_the_path_walk_on_mutated_resources(tmp_path: Path) -> None:
+    from fhirpeer.checks.us_core_checks import _compiled, _holds, _violations
+
+    write_every_case(tmp_path)
+    resources = [i.resource for i in all_items(tmp_path, M) if isinstance(i, MappedResource)]
+    checked = failing = 0
+    for resource in resources:
+        rtype = resource["resourceType"]
+        for _rule, parents, last in _compiled(rtype):
+            for mutated in [resource, *_mutations(resource, [*parents, last])]:
+                for rule, rule_parents, rule_last in _compiled(rtype):
+                    violated = list(_violations(rtype, mutated, rule))
+                    assert _holds(mutated, rule_parents, rule_last, rule.any_of) == (not violated)
+                    checked += 1
+                    failing += bool(violated)
+    assert checked > 1000 and failing > 100  # the corpus holds both verdicts, many times over

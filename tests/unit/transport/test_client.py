@@ -458,6 +458,8 @@ def test_outcome_body_is_not_taken_for_the_resource(client: FhirClient) -> None:
         ("Encounter/e1", ("Encounter", "e1", None)),
         ("https://x/fhir/Encounter/e1/_history/3?_format=json", ("Encounter", "e1", "3")),
         ("http://fhir.test/fhir", (None, None, None)),
+        ("http://Fhir/Abc", (None, None, None)),  # a host is no resource type
+        ("https://h:8443/Patient/p-1.a/_history/2#x", ("Patient", "p-1.a", "2")),
         (None, (None, None, None)),
     ],
 )
