@@ -614,6 +614,6 @@ def _end_import(state: StateStore, report: RunReport, started: float, error: Fhi
         report.fail(error.category, str(error))
     report.finished_at = state.finish_run(
         report.run_id, status="finished" if error is None else "failed", exit_code=report.exit_code,
-        counts=report.to_dict()["counts"], rejected=0, conflicts=0,
+        counts=report.counts_dict(), rejected=0, conflicts=0,
         error=(report.error.category, report.error.message) if report.error else None,
     )  # fmt: skip

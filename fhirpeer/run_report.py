@@ -182,7 +182,7 @@ class RunReport:
             "exit_code": self.exit_code,
             "error": self.error.as_report() if self.error else None,
             "keys_hashed": self.key_salt is not None,
-            "counts": {t: _outcome_counts(self.counts[t]) for t in self.ordered_types()},
+            "counts": self.counts_dict(),
             "changes": self._changes() if self.record_keys else None,
             "rejected": [{**r.as_report(), "id": self.shown_key(r.id)} for r in self.rejected],
             "rejected_by_reason": dict(Counter(r.group for r in self.rejected).most_common()),
@@ -194,6 +194,10 @@ class RunReport:
             "absent": [{**a.as_report(), "id": self.shown_key(a.key)} for a in self.absent],
             "retries": self.retries,
         }
+
+    def counts_dict(self) -> dict[str, dict[str, int]]:
+        """The report's `counts`, per type in write order (without building the rest of `to_dict()`)."""
+        return {t: _outcome_counts(self.counts[t]) for t in self.ordered_types()}
 
     def _changes(self) -> dict[str, dict[str, list[str]]]:
         """Per type: the keys created, updated, linked and in conflict (sorted; empty types left out)."""

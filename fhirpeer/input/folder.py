@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
-from ..domain import FileSummary, InputKind, InputWarning, Rejection, Source
+from ..domain import FileSummary, InputKind, InputWarning, Rejection
 from ..errors import InputFileError
 from ..mapping_files import Mappings
 from ..records import RECORD_MODELS, Accepted, CareTeamMemberRecord, TeamRows, Vocabulary
@@ -25,6 +26,9 @@ from .csv_files import FileTally, check_header, read_records, scan_rows
 from .decoding import TextFormat
 from .headers import FileLayout
 from .row_skip import RowSkip, Unchanged
+from .scratch_db import BLOCK_ROWS
+from .seen_keys import SeenKeys
+from .team_spool import TeamSpool
 
 
 class InputFolder:
@@ -182,46 +186,66 @@ def _collect_warnings(
 
 def _first_of_each_key(rows: Iterator[Accepted | Rejection], kind: InputKind) -> Iterator[Accepted | Rejection]:
     key_column = RECORD_MODELS[kind].key_fields[0]
-    seen: dict[str, int] = {}
-    for row in rows:
-        if isinstance(row, Rejection):
-            yield row
-            continue
-        key = row.record.key
-        if key in seen:
-            yield _duplicate(row, kind, key_column, seen[key])
-            continue
-        seen[key] = row.source.line
-        yield row
+    with SeenKeys() as seen:
+        for block in _blocks(rows):
+            earlier = seen.first_lines(row.record.key for row in block if not isinstance(row, Rejection))
+            first_lines: dict[str, int] = {}  # this block's new keys
+            for row in block:
+                if isinstance(row, Rejection):
+                    yield row
+                    continue
+                key = row.record.key
+                first = earlier.get(key, first_lines.get(key))
+                if first is not None:
+                    yield _duplicate(row, kind, key_column, first)
+                    continue
+                first_lines[key] = row.source.line
+                yield row
+            seen.add(first_lines.items())
 
 
 def _care_teams(rows: Iterator[Accepted | Rejection]) -> Iterator[TeamRows | Rejection]:
-    """Group member rows by team_id (care_team.csv is small: one row per assignment)."""
-    teams: dict[str, list[tuple[CareTeamMemberRecord, Source]]] = {}
-    seen: dict[str, int] = {}
-    for row in rows:
-        if isinstance(row, Rejection):
-            yield row
-            continue
-        rec = row.record
-        if not isinstance(rec, CareTeamMemberRecord):
-            raise TypeError(f"care_team rows must be CareTeamMemberRecord, not {type(rec).__name__}")
-        member_key = f"{rec.team_id}/{rec.staff_id}/{rec.role}/{rec.start_date.isoformat()}"
-        if member_key in seen:
-            yield _duplicate(row, InputKind.CARE_TEAM, "team_id", seen[member_key])
-            continue
-        team = teams.setdefault(rec.team_id, [])
-        if team and team[0][0].patient_mrn != rec.patient_mrn:
-            yield Rejection(
-                row.source.file, row.source.line, rec.team_id, "patient_mrn",
-                f"patient_mrn: differs from the team's first row (line {team[0][1].line})",
-                InputKind.CARE_TEAM.resource_type,
-            )  # fmt: skip
-            continue
-        seen[member_key] = row.source.line
-        team.append((rec, row.source))
-    for team_id, members in teams.items():
-        yield TeamRows(team_id, tuple(members))
+    """Group member rows by team_id; the rows wait in a scratch database until the file is read."""
+    with SeenKeys() as seen, TeamSpool() as spool:
+        for block in _blocks(rows):
+            members = [(row, _member_key(row)) for row in block if not isinstance(row, Rejection)]
+            earlier = seen.first_lines(member_key for _, member_key in members)
+            first_lines: dict[str, int] = {}  # this block's new member keys
+            for row in block:
+                if isinstance(row, Rejection):
+                    yield row
+                    continue
+                member_key = _member_key(row)
+                first = earlier.get(member_key, first_lines.get(member_key))
+                if first is not None:
+                    yield _duplicate(row, InputKind.CARE_TEAM, "team_id", first)
+                    continue
+                rec = row.record
+                assert isinstance(rec, CareTeamMemberRecord)  # checked by _member_key
+                team_first_line = spool.add(rec, row.source)
+                if team_first_line is not None:
+                    yield Rejection(
+                        row.source.file, row.source.line, rec.team_id, "patient_mrn",
+                        f"patient_mrn: differs from the team's first row (line {team_first_line})",
+                        InputKind.CARE_TEAM.resource_type,
+                    )  # fmt: skip
+                    continue
+                first_lines[member_key] = row.source.line
+            seen.add(first_lines.items())
+        yield from spool.teams()
+
+
+def _member_key(row: Accepted) -> str:
+    rec = row.record
+    if not isinstance(rec, CareTeamMemberRecord):
+        raise TypeError(f"care_team rows must be CareTeamMemberRecord, not {type(rec).__name__}")
+    return f"{rec.team_id}/{rec.staff_id}/{rec.role}/{rec.start_date.isoformat()}"
+
+
+def _blocks(rows: Iterator[Accepted | Rejection]) -> Iterator[list[Accepted | Rejection]]:
+    """The rows in blocks of BLOCK_ROWS: the scratch database is asked once per block."""
+    while block := list(islice(rows, BLOCK_ROWS)):
+        yield block
 
 
 def _duplicate(row: Accepted, kind: InputKind, column: str, first_line: int) -> Rejection:

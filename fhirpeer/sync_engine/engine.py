@@ -47,7 +47,7 @@ from .outgoing import Outgoing
 from .planner import Action, PlannedWrite, Planner, PlannerConfig
 from .provenance import ProvenanceTarget, ProvenanceWriter
 from .receiver import RECEIVER_KEPT, RECEIVER_OWNED_TYPES
-from .resolver import ReferenceResolver
+from .resolver import CACHE_SIZE, ReferenceResolver
 from .retraction import Retractor, settle_absent
 from .server_lookup import ServerLookup
 from .state import OWNER_EHR, OWNER_FHIRPEER, OWNER_RECEIVER, RecordSynced, StateStore, Written
@@ -125,7 +125,11 @@ class SyncEngine:
         self.lookup = ServerLookup(ctx.lookup_client)
         # a key the state store lacks is searched on the server only when the server may hold it (the planner's
         # count per type): a first sync does not search for the Appointment of every completed contact
-        self.resolver = ReferenceResolver(ctx.state, self.lookup, m, search_needed=self._search_needed)
+        # the cache holds the chunk being written and the one being prepared, with their references, many times over
+        cache_size = max(CACHE_SIZE, 16 * self._chunk_size())
+        self.resolver = ReferenceResolver(
+            ctx.state, self.lookup, m, cache_size=cache_size, search_needed=self._search_needed
+        )
         self.tag = owned_tag(m.identifiers.local_code_system_base)
         self.outgoing = Outgoing(self.resolver, self.tag, run_source(m.identifiers.namespace, ctx.run_id))
         config = PlannerConfig(
@@ -148,6 +152,10 @@ class SyncEngine:
         self._failed: set[tuple[str, str]] = set()  # (type, key) of this chunk's writes that did not land
         self._rejected_roots: dict[tuple[str, str], str] = {}  # master data rejected this run → why, for dependants
 
+    def _chunk_size(self) -> int:
+        """Records read, mapped and planned at a time: two batches per writer."""
+        return max(self.ctx.settings.bundle_entries() * len(self.ctx.write_clients) * 2, 500)
+
     def _search_needed(self, resource_type: ResourceType) -> bool:
         return self.planner.search_needed(resource_type)
 
@@ -160,7 +168,7 @@ class SyncEngine:
         the first chunk of a kind is prepared while the last one of the kind before is written. Dependants still
         plan against rosters that are written or planned: every earlier chunk is written and recorded by then, and
         what the last one writes the resolver already expects (its ids, where they are client ids)."""
-        chunk_size = max(self.ctx.settings.bundle_entries() * len(self.ctx.write_clients) * 2, 500)
+        chunk_size = self._chunk_size()
         kinds = list(self.ctx.folder.check())
         steps = self._prepared_steps(kinds, chunk_size)
         current: InputKind | None = None
@@ -655,7 +663,7 @@ def describe_strategies(strategies: dict[ResourceType, WriteStrategy]) -> str:
 def _finish(ctx: SyncContext, report: RunReport, *, status: str) -> None:
     report.retries = int(ctx.lookup_client.stats().get("retries", 0) or 0)  # one budget shared by all clients
     report.finished_at = ctx.state.finish_run(
-        ctx.run_id, status=status, exit_code=report.exit_code, counts=report.to_dict()["counts"],
+        ctx.run_id, status=status, exit_code=report.exit_code, counts=report.counts_dict(),
         rejected=len(report.rejected), conflicts=len(report.conflicts),
         error=(report.error.category, report.error.message) if report.error else None,
     )  # fmt: skip

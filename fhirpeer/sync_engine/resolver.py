@@ -22,8 +22,10 @@ from ..mapping_files import Mappings
 from .server_lookup import ServerLookup
 from .state import StateStore
 
-#: How many (type, key) → id answers stay in memory; beyond that the state store is asked again.
-CACHE_SIZE = 100_000
+#: How many (type, key) → id answers stay in memory; beyond that the state store is asked again. Enough for the
+#: chunks in flight (the engine passes more for larger chunks): ids are derived or in the state store, so a larger
+#: cache only holds memory a large export would grow by.
+CACHE_SIZE = 20_000
 _ABSENT = ""  # cached "nowhere": neither in the state store nor on the server
 
 

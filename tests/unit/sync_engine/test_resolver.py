@@ -122,3 +122,18 @@ def test_a_body_can_be_built_ahead_only_when_every_reference_is_settled(tmp_path
     assert not resolver.resolved(pending)
     resolver.learn("Patient", "M9", "p9")
     assert resolver.resolved(pending)
+
+
+def test_the_cache_stays_bounded_and_the_state_store_answers_what_it_dropped(tmp_path: Path) -> None:
+    state = StateStore(tmp_path / "s.sqlite", "t")
+    state.record_written([Written("Patient", f"M{n}", "h", f"p{n}", "1") for n in range(50)], "r0")
+    resolver = ReferenceResolver(state, None, M, cache_size=10)
+    resolver.prefetch([("Patient", f"M{n}") for n in range(50)])
+    for n in range(50, 80):
+        resolver.expect("Appointment", f"C{n}", f"a{n}")
+    assert len(resolver._ids) == 10
+    assert resolver.known("Appointment", "C79") and resolver.server_id("Appointment", "C79") == "a79"
+    assert resolver.known("Patient", "M0") is None  # dropped from the cache ...
+    assert resolver.server_id("Patient", "M0") == "p0"  # ... and still found in the state store
+    resolver.prefetch([("Patient", "M0")], search_server=False)
+    assert resolver.known("Patient", "M0") is True and len(resolver._ids) == 10
