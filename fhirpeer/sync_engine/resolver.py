@@ -66,29 +66,40 @@ class ReferenceResolver:
             self._remember(resource_type, key, server_id)
 
     def prefetch(self, refs: Iterable[tuple[str, str]], *, search_server: bool = True) -> None:
-        """Find ids for these (type, key) pairs: state first, then one OR-search per chunk of keys."""
+        """Find ids for these (type, key) pairs: state first, then one OR-search per chunk of keys. What is
+        settled is decided from the answers themselves, never from what the bounded cache still holds (a large
+        prefetch may push its own first answers out of it)."""
         wanted: dict[str, set[str]] = {}
         for rtype, key in refs:
-            if (str(rtype), key) not in self._ids:
+            entry = (str(rtype), key)
+            if entry in self._ids:
+                self._ids.move_to_end(entry)  # in use: the least recently used go first
+            else:
                 wanted.setdefault(str(rtype), set()).add(key)
         for rtype, keys in wanted.items():
-            for key, sid in self.state.server_ids(rtype, keys).items():
+            stored = self.state.server_ids(rtype, keys)
+            for key, sid in stored.items():
                 self._remember(rtype, key, sid)
-            missing = sorted(k for k in keys if (rtype, k) not in self._ids)
+            missing = sorted(keys - stored.keys())
+            found: set[str] = set()
             if missing and search_server and self.lookup is not None and self.search_needed(ResourceType(rtype)):
-                found = self.lookup.find(rtype, self.mappings.system_for(rtype), missing)
-                for key, matches in found.items():
+                for key, matches in self.lookup.find(rtype, self.mappings.system_for(rtype), missing).items():
                     if matches:
+                        found.add(key)
                         self._remember(rtype, key, matches[0].id)
             for key in missing:
-                if (rtype, key) not in self._ids:
+                if key not in found:
                     self._remember(rtype, key, _ABSENT)
 
     def known(self, resource_type: str, key: str) -> bool | None:
-        """True/False once prefetched (exists, or will: somewhere / nowhere), None when never asked."""
+        """True/False once prefetched (exists, or will: somewhere / nowhere), None when never asked. A key the
+        cache no longer holds is looked up in the state store again."""
         entry = (str(resource_type), key)
         if entry not in self._ids:
-            return None
+            sid = self.state.server_ids(entry[0], [key]).get(key)
+            if not sid:
+                return None
+            self._remember(entry[0], key, sid)
         return self._ids[entry] != _ABSENT
 
     def resolved(self, item: MappedResource) -> bool:

@@ -133,7 +133,34 @@ def test_the_cache_stays_bounded_and_the_state_store_answers_what_it_dropped(tmp
         resolver.expect("Appointment", f"C{n}", f"a{n}")
     assert len(resolver._ids) == 10
     assert resolver.known("Appointment", "C79") and resolver.server_id("Appointment", "C79") == "a79"
-    assert resolver.known("Patient", "M0") is None  # dropped from the cache ...
+    assert ("Patient", "M0") not in resolver._ids  # dropped from the cache ...
     assert resolver.server_id("Patient", "M0") == "p0"  # ... and still found in the state store
     resolver.prefetch([("Patient", "M0")], search_server=False)
     assert resolver.known("Patient", "M0") is True and len(resolver._ids) == 10
+
+
+def test_a_prefetch_larger_than_the_cache_never_takes_a_stored_key_for_absent(tmp_path: Path) -> None:
+    """A chunk's references may outnumber the cache: the answers the prefetch pushes out of it are still answers
+    (the state store holds them), never "nowhere" — a contact was once rejected for a Patient fhirpeer had written."""
+    state = StateStore(tmp_path / "s.sqlite", "t")
+    state.record_written([Written("Patient", f"M{n}", "h", f"p{n}", "1") for n in range(50)], "r0")
+    resolver = ReferenceResolver(state, None, M, cache_size=10)
+    resolver.prefetch([*(("Patient", f"M{n}") for n in range(50)), ("Patient", "nowhere")])
+    assert resolver.known("Patient", "nowhere") is False
+    assert all(resolver.known("Patient", f"M{n}") for n in range(50))
+    assert resolver.server_id("Patient", "M3") == "p3"
+    assert len(resolver._ids) == 10
+
+
+def test_references_in_use_stay_in_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = StateStore(tmp_path / "s.sqlite", "t")
+    state.record_written([Written("Patient", "M1", "h", "p1", "1")], "r0")
+    resolver = ReferenceResolver(state, None, M, cache_size=5)
+    resolver.prefetch([("Patient", "M1")])
+    asked: list[str] = []
+    lookup = state.server_ids
+    monkeypatch.setattr(state, "server_ids", lambda rtype, keys: asked.append(rtype) or lookup(rtype, keys))
+    for n in range(20):  # a chunk of contacts, each pointing at the same patient
+        resolver.expect("Encounter", f"C{n}", f"e{n}")
+        resolver.prefetch([("Patient", "M1")])
+    assert asked == [] and resolver.known("Patient", "M1")  # never pushed out, never looked up again
