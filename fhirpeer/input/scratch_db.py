@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from types import TracebackType
+from typing import Self
 
 #: Rows per look-up: one query per block instead of one per row (SQLite allows 32,766 parameters).
 BLOCK_ROWS = 512
@@ -35,3 +37,24 @@ class KeyDigest:
     def __call__(self, text: str) -> int:
         digest = hashlib.blake2b(text.encode(), key=self._key, digest_size=8).digest()
         return int.from_bytes(digest, "big") >> 1  # fits SQLite's signed 64-bit INTEGER
+
+
+class ScratchBacked:
+    """What keeps the first rows of a file in memory and the rest in a scratch database (`_db`, opened on
+    demand): closing drops both (`_forget` clears the memory side)."""
+
+    _db: sqlite3.Connection | None
+
+    def _forget(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._forget()
+        if self._db is not None:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()

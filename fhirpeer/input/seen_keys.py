@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from types import TracebackType
 
-from .scratch_db import KeyDigest, scratch_database
+from .scratch_db import KeyDigest, ScratchBacked, scratch_database
 
 #: Keys kept in memory (~150 bytes each) before the rest go to the scratch database.
 MEMORY_KEYS = 32_768
 
 
-class SeenKeys:
+class SeenKeys(ScratchBacked):
     """Which keys came before, and on which line. Ask and add a block of keys at a time (`first_lines`, `add`)."""
 
     def __init__(self, memory_keys: int | None = None) -> None:
@@ -56,13 +55,5 @@ class SeenKeys:
             self._db.execute("CREATE TABLE seen (digest INTEGER PRIMARY KEY, line INTEGER NOT NULL)")
         return self._db
 
-    def close(self) -> None:
+    def _forget(self) -> None:
         self._memory.clear()
-        if self._db is not None:
-            self._db.close()
-
-    def __enter__(self) -> SeenKeys:
-        return self
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.close()

@@ -11,11 +11,10 @@ from __future__ import annotations
 import pickle
 import sqlite3
 from collections.abc import Iterator
-from types import TracebackType
 
 from ..domain import Source
 from ..records import CareTeamMemberRecord, TeamRows
-from .scratch_db import KeyDigest, scratch_database
+from .scratch_db import KeyDigest, ScratchBacked, scratch_database
 
 #: Member rows grouped in memory (~1.4 KiB each) before the file's rows go to the scratch database.
 MEMORY_ROWS = 8_192
@@ -23,7 +22,7 @@ MEMORY_ROWS = 8_192
 Member = tuple[CareTeamMemberRecord, Source]
 
 
-class TeamSpool:
+class TeamSpool(ScratchBacked):
     """Member rows collected per team: `add` each accepted row, then `teams()` once."""
 
     def __init__(self, memory_rows: int | None = None) -> None:
@@ -97,13 +96,5 @@ class TeamSpool:
     def spilled(self) -> bool:
         return self._db is not None
 
-    def close(self) -> None:
+    def _forget(self) -> None:
         self._groups.clear()
-        if self._db is not None:
-            self._db.close()
-
-    def __enter__(self) -> TeamSpool:
-        return self
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.close()

@@ -6,7 +6,6 @@ kept in the test's temporary directory; its path is printed (``pytest -s`` shows
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -14,11 +13,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from fhirpeer.demo.penn_cohort import generate_penn_cohort
 from fhirpeer.program_report import build_report, write_report
 from tests.support.cohort_model import cohort_model
+from tests.support.requirements import require
 
 NY = ZoneInfo("America/New_York")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -26,11 +24,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("chromium is not installed, and CI is set: install Debian's chromium (apt-get install chromium)")
-    pytest.skip("chromium is not installed (apt-get install chromium)")
+    require(None if found else "chromium is not installed (apt-get install chromium)", "rendering the report")
+    assert found is not None
+    return found
 
 
 def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
